@@ -51,6 +51,14 @@ class ActionProtocol(Protocol):
         """The first prompt as chat messages for chat models."""
         ...
 
+    def render_search(self, query: str) -> str:
+        """The text a well-behaved policy generates to search for ``query`` (``parse`` maps it back)."""
+        ...
+
+    def render_answer(self, answer: str) -> str:
+        """The text a well-behaved policy generates to give ``answer`` (``parse`` maps it back)."""
+        ...
+
     def tools(self) -> list[Mapping[str, Any]] | None:
         """OpenAI tool schemas for function-calling protocols, else None."""
         ...

@@ -1,0 +1,5 @@
+import sys
+
+from hopgym.cli import main
+
+sys.exit(main())
