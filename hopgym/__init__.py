@@ -6,6 +6,8 @@ extras and are imported where they are used.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from hopgym.errors import (
     ConfigError,
     DataError,
@@ -19,7 +21,28 @@ from hopgym.types import ParsedAction, Passage, RewardInput, RewardResult, Task
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from hopgym.envs import AsyncSearchQAEnv, SearchQAEnv, make, make_async, register_env
+
+# The env layer (and gymnasium) is imported on first use, keeping ``import hopgym`` fast.
+_LAZY = {
+    "AsyncSearchQAEnv": "hopgym.envs",
+    "SearchQAEnv": "hopgym.envs",
+    "make": "hopgym.envs",
+    "make_async": "hopgym.envs",
+    "register_env": "hopgym.envs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'hopgym' has no attribute {name!r}")
+
 __all__ = [
+    "AsyncSearchQAEnv",
     "ConfigError",
     "DataError",
     "DependencyNotInstalledError",
@@ -31,6 +54,10 @@ __all__ = [
     "RetrieverUnavailable",
     "RewardInput",
     "RewardResult",
+    "SearchQAEnv",
     "Task",
     "__version__",
+    "make",
+    "make_async",
+    "register_env",
 ]

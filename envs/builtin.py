@@ -1,0 +1,72 @@
+"""The built-in environment ids and their core factories."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hopgym.envs.core import AsyncSearchQAEnv
+from hopgym.types import Task
+
+__all__ = ["BUILTIN_ENVS", "make_hopworld_core", "make_search_qa_core"]
+
+_HOPWORLD = "hopgym.envs.builtin:make_hopworld_core"
+_SEARCH_QA = "hopgym.envs.builtin:make_search_qa_core"
+
+BUILTIN_ENVS: dict[str, tuple[str, dict[str, Any]]] = {
+    "hopgym/HopWorld-v0": (_HOPWORLD, {"hops": [2, 3, 4]}),
+    "hopgym/HopWorld-2hop-v0": (_HOPWORLD, {"hops": [2]}),
+    "hopgym/HopWorld-3hop-v0": (_HOPWORLD, {"hops": [3]}),
+    "hopgym/HopWorld-4hop-v0": (_HOPWORLD, {"hops": [4]}),
+    "hopgym/SearchQA-v0": (_SEARCH_QA, {}),
+}
+
+_ENV_KEYS = ("protocol", "reward", "max_turns", "top_k", "max_observation_chars", "max_observation_tokens",
+             "count_tokens")  # fmt: skip
+
+
+def make_hopworld_core(
+    *, world_seed: int = 0, hops: Sequence[int] = (2, 3, 4), max_turns: int = 6, **kwargs: Any
+) -> AsyncSearchQAEnv:
+    """A HopWorld env: a generated world, its passages in the in-memory BM25 retriever, its questions as tasks.
+
+    Keyword arguments other than the env's own (``protocol``, ``reward``, ``max_turns``, ``top_k``,
+    observation caps) go to :class:`~hopgym.envs.hopworld.HopWorldConfig`. A ``retriever`` may be passed to
+    search the world's passages with another backend.
+    """
+    from hopgym.envs.hopworld import HopWorldConfig, generate_world
+    from hopgym.retrievers.memory import InMemoryBM25Retriever
+
+    env_kwargs = {k: kwargs.pop(k) for k in _ENV_KEYS if k in kwargs}
+    retriever = kwargs.pop("retriever", None)
+    world = generate_world(HopWorldConfig(seed=world_seed, hops=tuple(hops), **kwargs))
+    owned = retriever is None
+    return AsyncSearchQAEnv(
+        world.tasks,
+        retriever if retriever is not None else InMemoryBM25Retriever(world.passages),
+        close_retriever=owned,
+        max_turns=max_turns,
+        **env_kwargs,
+    )
+
+
+def make_search_qa_core(
+    *, tasks: Sequence[Task] | Sequence[Mapping[str, Any]] | str | Path | None = None, retriever: Any = None,
+    **kwargs: Any,
+) -> AsyncSearchQAEnv:
+    """A QA env over any task file/list and any retriever (a Retriever, or a spec for ``load_retriever``)."""
+    from hopgym.errors import ConfigError
+
+    if tasks is None or retriever is None:
+        raise ConfigError(
+            "hopgym/SearchQA-v0 needs tasks= (a jsonl path or a list of tasks) and retriever= (a Retriever, an "
+            "index directory or a retriever server URL), e.g. hopgym.make('hopgym/SearchQA-v0', "
+            "tasks='dev.jsonl', retriever='indexes/wiki-bm25')"
+        )
+    owned = False
+    if isinstance(retriever, (str, Path)):
+        from hopgym.retrievers.loading import load_retriever
+
+        retriever, owned = load_retriever(retriever), True
+    return AsyncSearchQAEnv(tasks, retriever, close_retriever=owned, **kwargs)

@@ -1,0 +1,260 @@
+"""The async environment core: one multi-hop search QA episode at a time, Gymnasium semantics.
+
+``step(action)`` takes the text the policy generated in one turn, parses it with the action protocol, runs the
+search against the retriever when the action is a search, and returns the text the environment appends
+(wrapped passages or the invalid-action message). The episode terminates when the agent answers and is
+truncated when ``max_turns`` actions are used up. The reward is paid once, on the last step.
+
+Retriever failures are infrastructure failures: they propagate as exceptions (after whatever retries the
+retriever does) and never turn into a silent zero reward. Malformed actions are environment outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from gymnasium.error import ResetNeeded
+from gymnasium.utils import seeding
+
+from hopgym.envs.observation import ObservationCap, TokenCounter
+from hopgym.envs.protocols import get_protocol
+from hopgym.envs.protocols.base import ActionProtocol
+from hopgym.envs.rewards import get_reward
+from hopgym.envs.rewards.base import RewardFn
+from hopgym.envs.tasks import load_tasks
+from hopgym.errors import ConfigError
+from hopgym.retrievers.base import Retriever
+from hopgym.types import ParsedAction, RewardInput, Task
+
+__all__ = ["DEFAULT_REWARDS", "AsyncSearchQAEnv", "EnvConfig"]
+
+#: The reward each protocol's seed project trains with, used when no reward is given.
+DEFAULT_REWARDS: Mapping[str, str] = {
+    "search_r1": "search_r1",
+    "research": "research",
+    "r1_searcher": "r1_searcher",
+    "tool_call": "em",
+}
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Episode limits. ``max_turns`` counts every action (search, answer or invalid)."""
+
+    max_turns: int = 4
+    top_k: int = 3
+    max_observation_chars: int | None = 4000
+    max_observation_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_turns < 1:
+            raise ConfigError(f"max_turns={self.max_turns}: an episode needs at least 1 turn; set max_turns >= 1")
+        if self.top_k < 1:
+            raise ConfigError(f"top_k={self.top_k}: retrieve at least one passage; set top_k >= 1")
+        for name in ("max_observation_chars", "max_observation_tokens"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name}={value}: use a positive limit, or None for no limit")
+
+
+def _as_tasks(tasks: Sequence[Task] | Sequence[Mapping[str, Any]] | str | Path) -> tuple[Task, ...]:
+    if isinstance(tasks, (str, Path)):
+        return tuple(load_tasks(tasks))
+    out = tuple(t if isinstance(t, Task) else Task.from_dict(t) for t in tasks)
+    if not out:
+        raise ConfigError("tasks is empty: pass at least one Task (or a path to a jsonl file of tasks)")
+    return out
+
+
+class AsyncSearchQAEnv:
+    """Async multi-hop QA environment (observation and action are both text).
+
+    Args:
+        tasks: the task source: Tasks, task dicts, or a jsonl path. ``reset(seed=...)`` samples one;
+            ``reset(options={"task_id": ...})`` (or ``{"task_index": i}``) chooses one.
+        retriever: any :class:`~hopgym.retrievers.base.Retriever`.
+        protocol: an ActionProtocol or a registered protocol name.
+        reward: a RewardFn or a registered reward name; default: the protocol's seed reward.
+        config: episode limits; keyword overrides (``max_turns=...``) are accepted too.
+        count_tokens: token counter for ``max_observation_tokens``.
+        close_retriever: close the retriever in ``aclose()``; default False because retrievers are often
+            shared between many environments.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["ansi"]}
+
+    def __init__(
+        self,
+        tasks: Sequence[Task] | Sequence[Mapping[str, Any]] | str | Path,
+        retriever: Retriever,
+        protocol: ActionProtocol | str = "search_r1",
+        reward: RewardFn | str | None = None,
+        *,
+        config: EnvConfig | None = None,
+        count_tokens: TokenCounter | None = None,
+        close_retriever: bool = False,
+        **config_overrides: Any,
+    ) -> None:
+        if not isinstance(retriever, Retriever):
+            raise ConfigError(
+                f"retriever must implement the Retriever protocol (async search(queries, k) and aclose()), "
+                f"got {type(retriever).__name__}"
+            )
+        base = config or EnvConfig()
+        self.config = EnvConfig(**{**base.__dict__, **config_overrides}) if config_overrides else base
+        if self.config.max_observation_tokens is not None and count_tokens is None:
+            raise ConfigError("max_observation_tokens needs count_tokens=<callable counting a text's tokens>")
+        self.tasks = _as_tasks(tasks)
+        self._task_index = {t.id: i for i, t in enumerate(self.tasks)}
+        self.retriever = retriever
+        self.protocol = get_protocol(protocol) if isinstance(protocol, str) else protocol
+        if reward is None:
+            reward = DEFAULT_REWARDS.get(self.protocol.name, "em")
+        self.reward_fn = get_reward(reward) if isinstance(reward, str) else reward
+        self._cap = ObservationCap(
+            self.config.max_observation_chars, self.config.max_observation_tokens, count_tokens
+        )
+        self._close_retriever = close_retriever
+        self._closed = False
+        self._np_random: np.random.Generator | None = None
+        self._task: Task | None = None
+        self._done = True
+        self._turn = 0
+        self._num_searches = 0
+        self._transcript: list[str] = []
+
+    # -- Gymnasium-style API -------------------------------------------------------------------------
+
+    @property
+    def np_random(self) -> np.random.Generator:
+        if self._np_random is None:
+            self._np_random, _ = seeding.np_random()
+        return self._np_random
+
+    @property
+    def task(self) -> Task | None:
+        """The current episode's task (for harness code; policies should only see observations)."""
+        return self._task
+
+    async def reset(
+        self, *, seed: int | None = None, options: Mapping[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        if seed is not None:
+            self._np_random, _ = seeding.np_random(seed)
+        self._task = self._choose_task(options or {})
+        self._done = False
+        self._turn = 0
+        self._num_searches = 0
+        self._transcript = []
+        info: dict[str, Any] = {
+            "task_id": self._task.id,
+            "question": self._task.question,
+            "turn": 0,
+            "messages": self.protocol.messages(self._task),
+            "stop": list(self.protocol.stop),
+        }
+        tools = self.protocol.tools()
+        if tools is not None:
+            info["tools"] = [dict(t) for t in tools]
+        return self.protocol.prompt(self._task), info
+
+    async def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        if self._task is None or self._done:
+            raise ResetNeeded("the episode is over (or never started): call reset() before step()")
+        if not isinstance(action, str):
+            raise TypeError(f"action must be the generated text (str), got {type(action).__name__}")
+        self._turn += 1
+        parsed = self.protocol.parse(action)
+        passage_ids: list[str] = []
+        obs_cut = False
+        if parsed.kind == "search":
+            assert parsed.query is not None
+            (passages,) = await self.retriever.search([parsed.query], self.config.top_k)
+            passage_ids = [p.id for p in passages]
+            body, obs_cut = self._cap.apply(self.protocol.format_passages(passages))
+            observation = self.protocol.wrap_observation(body)
+            self._num_searches += 1
+        elif parsed.kind == "answer":
+            observation = ""
+        else:
+            observation = self.protocol.invalid_message(parsed)
+        self._transcript += [action, observation]
+
+        terminated = parsed.kind == "answer"
+        truncated = not terminated and self._turn >= self.config.max_turns
+        reward, details = 0.0, {}
+        if terminated or truncated:
+            self._done = True
+            result = self.reward_fn(
+                RewardInput(
+                    response="".join(self._transcript),
+                    golden_answers=self._task.golden_answers,
+                    prediction=parsed.answer,
+                    finished=terminated,
+                    num_searches=self._num_searches,
+                )
+            )
+            reward, details = float(result.score), {k: float(v) for k, v in result.components.items()}
+        return observation, reward, terminated, truncated, self._step_info(parsed, passage_ids, obs_cut, details)
+
+    def render(self) -> str:
+        """The episode so far as text (prompt omitted)."""
+        return "".join(self._transcript)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._close_retriever:
+            await self.retriever.aclose()
+
+    async def __aenter__(self) -> AsyncSearchQAEnv:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _choose_task(self, options: Mapping[str, Any]) -> Task:
+        if "task_id" in options:
+            task_id = str(options["task_id"])
+            if task_id not in self._task_index:
+                raise ConfigError(f"options['task_id']={task_id!r} is not among this env's {len(self.tasks)} tasks")
+            return self.tasks[self._task_index[task_id]]
+        if "task_index" in options:
+            index = int(options["task_index"])
+            if not 0 <= index < len(self.tasks):
+                raise ConfigError(f"options['task_index']={index} is outside 0..{len(self.tasks) - 1}")
+            return self.tasks[index]
+        unknown = set(options) - {"task_id", "task_index"}
+        if unknown:
+            raise ConfigError(f"unknown reset options {sorted(unknown)}; use 'task_id' or 'task_index'")
+        return self.tasks[int(self.np_random.integers(len(self.tasks)))]
+
+    def _step_info(
+        self, parsed: ParsedAction, passage_ids: list[str], obs_cut: bool, details: dict[str, float]
+    ) -> dict[str, Any]:
+        assert self._task is not None
+        return {
+            "task_id": self._task.id,
+            "turn": self._turn,
+            "action_kind": parsed.kind,
+            "query": parsed.query,
+            "passage_ids": passage_ids,
+            "invalid": parsed.kind == "invalid",
+            "invalid_reason": parsed.reason,
+            "action_notes": list(parsed.notes),
+            "tool_call_id": parsed.tool_call_id,
+            "answer": parsed.answer,
+            "num_searches": self._num_searches,
+            "observation_truncated": obs_cut,
+            "reward_details": details,
+        }

@@ -1,0 +1,95 @@
+"""The synchronous ``gymnasium.Env`` facade over the async core.
+
+The async core runs on a private event-loop thread owned by the facade, so the facade works from plain
+synchronous code and from inside a running event loop (e.g. a notebook) alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import gymnasium
+import numpy as np
+
+from hopgym.envs.core import AsyncSearchQAEnv
+from hopgym.envs.spaces import FreeText
+
+__all__ = ["SearchQAEnv"]
+
+T = TypeVar("T")
+
+
+class _LoopThread:
+    """An event loop running forever on a daemon thread; ``run`` submits a coroutine and waits for it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="hopgym-env-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+class SearchQAEnv(gymnasium.Env[str, str]):
+    """A real ``gymnasium.Env[str, str]`` driving an :class:`AsyncSearchQAEnv`.
+
+    Build it from a core (``SearchQAEnv(core)``) or get one from ``hopgym.make(...)``. ``close()`` is idempotent
+    and closes the core.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["ansi"]}
+
+    def __init__(self, core: AsyncSearchQAEnv, *, render_mode: str | None = None) -> None:
+        if render_mode not in (None, "ansi"):
+            raise ValueError(f"render_mode={render_mode!r}: only 'ansi' (text) rendering is supported")
+        self.core = core
+        self.render_mode = render_mode
+        self.observation_space = FreeText()
+        self.action_space = FreeText()
+        self._runner: _LoopThread | None = _LoopThread()
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._runner is None:
+            coro.close()
+            raise gymnasium.error.ClosedEnvironmentError("the environment is closed")
+        return self._runner.run(coro)
+
+    # Gymnasium's np_random and env_checker read ``_np_random``: share the core's generator.
+    @property  # type: ignore[override]
+    def _np_random(self) -> np.random.Generator | None:
+        return self.core._np_random
+
+    @_np_random.setter
+    def _np_random(self, value: np.random.Generator | None) -> None:
+        self.core._np_random = value
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        if seed is not None:
+            self._np_random_seed = seed
+        return self._run(self.core.reset(seed=seed, options=options))
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        return self._run(self.core.step(action))
+
+    def render(self) -> str | None:  # type: ignore[override]
+        return self.core.render() if self.render_mode == "ansi" else None
+
+    def close(self) -> None:
+        if self._runner is None:
+            return
+        try:
+            self._runner.run(self.core.aclose())
+        finally:
+            self._runner.stop()
+            self._runner = None
