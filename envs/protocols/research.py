@@ -1,0 +1,90 @@
+"""The ReSearch tag protocol: ``<search>``, ``<result>`` observations, ``<answer>`` with ``\\boxed{}``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hopgym.envs.protocols.tag_parsing import (
+    THINK_CLOSE,
+    THINK_OPEN,
+    ActionTags,
+    TagMatch,
+    clean_answer,
+    clean_query,
+    drop_think_blocks,
+    find_first_action,
+    last_boxed_content,
+)
+from hopgym.envs.protocols.templates import TemplatedProtocol
+
+from hopgym.types import ParsedAction, Passage
+
+__all__ = ["ReSearchProtocol"]
+
+_TAGS = (ActionTags("search", "<search>", "</search>"), ActionTags("answer", "<answer>", "</answer>"))
+_OBSERVATION_TAGS = ("<result>", "</result>")
+# ReSearch's vLLM rollout stops only on </search>; an answer turn ends with the EOS token
+# (Agent-RL/ReSearch@3b2fd14 src/verl/workers/rollout/vllm_rollout/vllm_rollout.py, generate_sequences).
+_STOP: tuple[str, ...] = ("</search>",)
+
+
+@dataclass(frozen=True)
+class ReSearchProtocol(TemplatedProtocol):
+    """ReSearch (Agent-RL/ReSearch) tags.
+
+    ``parse`` follows the Search-R1 rules (think blocks dropped, first complete action wins, invalid on no
+    action / unclosed / nested / empty query). When several ``<search>`` openers precede the first
+    ``</search>``, the last one starts the query, as ReSearch's ``rindex`` extraction does. The answer is the
+    content of the last balanced ``\\boxed{...}`` inside ``<answer>``; without one (or with unbalanced braces)
+    the whole stripped answer text is returned and a note says so, because EM/F1 rewards score
+    ``ParsedAction.answer`` and ReSearch's own format reward checks ``\\boxed`` on the response separately.
+    """
+
+    name = "research"
+    stop = _STOP
+    default_invalid_template = (
+        "\n[Invalid action: {reason}. Search with <search> query </search> or finish with"
+        " <answer> \\boxed{answer} </answer>.]\n"
+    )
+
+    def parse(self, text: str) -> ParsedAction:
+        """Interpret one turn (see the class docstring); never raises."""
+        if not isinstance(text, str):
+            return ParsedAction.invalid(f"turn is not text but {type(text).__name__}")
+        found = find_first_action(
+            drop_think_blocks(text), _TAGS, forbidden_inside=(*_OBSERVATION_TAGS, THINK_OPEN, THINK_CLOSE)
+        )
+        if not isinstance(found, TagMatch):
+            return found
+        if found.kind == "search":
+            return clean_query(found.content, found.notes)
+        boxed = last_boxed_content(found.content)
+        if boxed is not None:
+            return clean_answer(boxed, found.notes)
+        if "\\boxed" in found.content:
+            note = "\\boxed without balanced braces in the answer; using the whole answer text"
+        else:
+            note = "no \\boxed{} in the answer; using the whole answer text"
+        return clean_answer(found.content, (*found.notes, note))
+
+    def format_passages(self, passages: Sequence[Passage]) -> str:
+        """Each passage's ``contents`` plus a blank line, all stripped, as ReSearch's ``batch_search``."""
+        return "".join(f"{passage.contents}\n\n" for passage in passages).strip()
+
+    def wrap_observation(self, body: str) -> str:
+        """`` <result>\\n{body}\\n</result>``, as ReSearch's rollout appends after ``</search>``."""
+        return f" <result>\n{body}\n</result>"
+
+    def render_search(self, query: str) -> str:
+        """``<search> query </search>``."""
+        return f"<search> {query} </search>"
+
+    def render_answer(self, answer: str) -> str:
+        """``<answer> \\boxed{answer} </answer>``."""
+        return f"<answer> \\boxed{{{answer}}} </answer>"
+
+    def tools(self) -> list[Mapping[str, Any]] | None:
+        """None: a tag protocol."""
+        return None

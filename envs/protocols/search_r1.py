@@ -1,0 +1,95 @@
+"""The Search-R1 tag protocol: ``<search>query</search>``, ``<information>`` observations, ``<answer>``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hopgym.envs.protocols.base import ChatMessage
+from hopgym.envs.protocols.tag_parsing import (
+    THINK_CLOSE,
+    THINK_OPEN,
+    ActionTags,
+    TagMatch,
+    clean_answer,
+    clean_query,
+    drop_think_blocks,
+    find_first_action,
+)
+from hopgym.envs.protocols.templates import TemplatedProtocol
+
+from hopgym.types import ParsedAction, Passage, Task
+
+__all__ = ["SearchR1Protocol"]
+
+_TAGS = (ActionTags("search", "<search>", "</search>"), ActionTags("answer", "<answer>", "</answer>"))
+_OBSERVATION_TAGS = ("<information>", "</information>")
+# Search-R1's rollout cuts each response at the first </search>, else at the first </answer>
+# (search_r1/llm_agent/generation.py, _postprocess_responses).
+_STOP: tuple[str, ...] = ("</search>", "</answer>")
+
+
+@dataclass(frozen=True)
+class SearchR1Protocol(TemplatedProtocol):
+    """Search-R1 (PeterGriffinJin/Search-R1) tags.
+
+    ``parse``: complete ``<think>...</think>`` blocks are dropped first; then the first complete action wins
+    (the one whose closing tag comes first, as Search-R1's ``<(search|answer)>(.*?)</\\1>`` regex picks),
+    later actions are ignored with a note. Content is stripped. Invalid: no action, an unclosed tag, an empty
+    query, or tags nested inside the action. Queries over MAX_QUERY_CHARS are truncated with a note. An empty
+    ``<answer></answer>`` is an (empty) answer, as in Search-R1.
+
+    Chat variant: without ``system_prompt`` the whole prompt is the single user message, as Search-R1 trains
+    instruct models; with one, the system prompt is followed by the bare question.
+    """
+
+    name = "search_r1"
+    stop = _STOP
+    default_invalid_template = (
+        "\n[Invalid action: {reason}. Search with <search> query </search> or answer with <answer> answer"
+        " </answer>.]\n"
+    )
+
+    def parse(self, text: str) -> ParsedAction:
+        """Interpret one turn (see the class docstring); never raises."""
+        if not isinstance(text, str):
+            return ParsedAction.invalid(f"turn is not text but {type(text).__name__}")
+        found = find_first_action(
+            drop_think_blocks(text), _TAGS, forbidden_inside=(*_OBSERVATION_TAGS, THINK_OPEN, THINK_CLOSE)
+        )
+        if not isinstance(found, TagMatch):
+            return found
+        if found.kind == "search":
+            return clean_query(found.content, found.notes)
+        return clean_answer(found.content, found.notes)
+
+    def format_passages(self, passages: Sequence[Passage]) -> str:
+        """``Doc {i}(Title: {first line of contents}) {rest}`` lines, as Search-R1's ``_passages2string``."""
+        lines = []
+        for i, passage in enumerate(passages, start=1):
+            title, _, text = passage.contents.partition("\n")
+            lines.append(f"Doc {i}(Title: {title}) {text}\n")
+        return "".join(lines)
+
+    def wrap_observation(self, body: str) -> str:
+        """``\\n\\n<information>{body stripped}</information>\\n\\n`` (``execute_predictions``)."""
+        return f"\n\n<information>{body.strip()}</information>\n\n"
+
+    def messages(self, task: Task) -> list[ChatMessage]:
+        """The whole prompt as one user message, or system prompt + question when ``system_prompt`` is set."""
+        if self.system_prompt is None:
+            return [{"role": "user", "content": self.prompt(task)}]
+        return super().messages(task)
+
+    def render_search(self, query: str) -> str:
+        """``<search> query </search>``."""
+        return f"<search> {query} </search>"
+
+    def render_answer(self, answer: str) -> str:
+        """``<answer> answer </answer>``."""
+        return f"<answer> {answer} </answer>"
+
+    def tools(self) -> list[Mapping[str, Any]] | None:
+        """None: a tag protocol."""
+        return None

@@ -1,0 +1,148 @@
+"""``hopgym index``: build a retrieval index directory from a corpus, or describe one.
+
+``hopgym index build --backend bm25 --corpus corpus.jsonl --out indexes/bm25 [--option key=value ...]``
+``hopgym index info indexes/bm25``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from hopgym.errors import ConfigError, HopgymError
+
+__all__ = ["parse_options", "register", "run"]
+
+_BACKENDS = ("bm25", "dense", "elasticsearch")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("index", help="build or describe a retrieval index directory")
+    actions = parser.add_subparsers(dest="index_command", metavar="ACTION")
+    build = actions.add_parser(
+        "build",
+        help="index a corpus (jsonl or parquet) into a self-describing directory",
+        description="Index a corpus into DIR. Backend settings go in repeated --option KEY=VALUE (values are "
+        "JSON when they parse, e.g. k1=1.2, stemmer=null); the bm25 ones also have named flags.",
+    )
+    build.add_argument("--backend", choices=_BACKENDS, default="bm25", help="index backend (default: bm25)")
+    build.add_argument("--corpus", required=True, type=Path, help="corpus file (.jsonl or .parquet)")
+    build.add_argument("--out", required=True, type=Path, help="index directory to create")
+    build.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE", help="backend option (repeatable)"
+    )
+    build.add_argument("--k1", type=float, help="bm25: term-frequency saturation (default 0.9)")
+    build.add_argument("--b", type=float, help="bm25: length normalisation (default 0.4)")
+    build.add_argument("--stemmer", help="bm25: PyStemmer algorithm, or 'none' (default english)")
+    build.add_argument("--stopwords", help="bm25: en, en_plus or none (default en)")
+    build.add_argument("--force", action="store_true", help="overwrite an existing index in --out")
+    build.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+    build.set_defaults(handler=run)
+    info = actions.add_parser("info", help="print an index directory's manifest as JSON")
+    info.add_argument("directory", type=Path)
+    info.set_defaults(handler=run)
+    parser.set_defaults(handler=run, index_parser=parser)
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``["k1=1.2", "stemmer=null"]`` -> ``{"k1": 1.2, "stemmer": None}``; non-JSON values stay strings."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--option {pair!r}: expected KEY=VALUE, e.g. --option k1=1.2")
+        try:
+            options[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key] = raw
+    return options
+
+
+def _named_options(args: argparse.Namespace) -> dict[str, Any]:
+    named: dict[str, Any] = {}
+    if args.k1 is not None:
+        named["k1"] = args.k1
+    if args.b is not None:
+        named["b"] = args.b
+    for key in ("stemmer", "stopwords"):
+        value = getattr(args, key)
+        if value is not None:
+            named[key] = None if value.lower() in ("none", "null", "") else value
+    return named
+
+
+def _count_records(corpus: Path) -> int | None:
+    """A quick passage count for the progress bar (None when it cannot be had cheaply)."""
+    try:
+        if corpus.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(str(corpus)).metadata.num_rows)
+        count, last = 0, b"\n"
+        with corpus.open("rb") as fh:
+            while chunk := fh.read(1 << 22):
+                count += chunk.count(b"\n")
+                last = chunk[-1:]
+        return count + (last != b"\n")
+    except (OSError, ImportError):
+        return None
+
+
+def _build(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hopgym.retrievers.manifest import MANIFEST_NAME, build_index
+
+    options = {**parse_options(args.option), **_named_options(args)}
+    if (args.out / MANIFEST_NAME).exists() and not args.force:
+        raise ConfigError(
+            f"{args.out} already holds an index; pass --force to overwrite it or choose another --out"
+        )
+    if not args.corpus.is_file():
+        raise ConfigError(f"corpus file {args.corpus} not found")
+    if args.no_progress:
+        manifest = build_index(args.backend, args.corpus, args.out, **options)
+    else:
+        total = _count_records(args.corpus)
+        columns = (
+            TextColumn(f"[bold]{args.backend}[/bold] indexing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("passages"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, transient=False) as bar:
+            task = bar.add_task("index", total=total)
+
+            def progress(done: int, reported_total: int | None) -> None:
+                bar.update(task, completed=done, total=reported_total or total)
+
+            manifest = build_index(args.backend, args.corpus, args.out, progress=progress, **options)
+    sys.stdout.write(json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from hopgym.retrievers.manifest import read_manifest
+
+    manifest = read_manifest(args.directory)
+    info = manifest.to_json()
+    info["size_bytes"] = sum(p.stat().st_size for p in args.directory.rglob("*") if p.is_file())
+    sys.stdout.write(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    action = getattr(args, "index_command", None)
+    if action is None:
+        args.index_parser.print_help()
+        return 2
+    try:
+        return _build(args) if action == "build" else _info(args)
+    except HopgymError as exc:
+        sys.stderr.write(f"hopgym index {action}: error: {exc}\n")
+        return 2

@@ -1,0 +1,548 @@
+"""The embedded BM25 backend: bm25s with its numba scorer, a streaming build and a memory-mapped index.
+
+Build with ``hopgym index build --backend bm25`` (or :func:`hopgym.retrievers.manifest.build_index`), open
+with :func:`~hopgym.retrievers.manifest.open_index`, or index passages in memory with
+:meth:`BM25Retriever.from_passages`. Defaults (k1=0.9, b=0.4, Lucene scoring, Lucene's 33 English stopwords)
+follow the pyserini settings Search-R1 uses; the stemmer defaults to Snowball English ("porter" is
+pyserini's).
+
+numba compiles its search kernel on the first query of each process (several seconds); the retriever runs one
+tiny query when it is created (``warmup=True``) so that cost is paid at open rather than by the first episode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from hopgym.retrievers.bm25_matrix import BM25_METHODS, BM25Method, TermCounts, score_matrix
+from hopgym.retrievers.corpus import CorpusFormat, corpus_fingerprint, iter_passages
+from hopgym.retrievers.manifest import MANIFEST_NAME, IndexManifest, ProgressFn, new_manifest
+from hopgym.retrievers.passage_store import (
+    OFFSETS_FILE,
+    PASSAGES_FILE,
+    DiskPassageStore,
+    MemoryPassageStore,
+    PassageStore,
+    PassageStoreWriter,
+)
+from hopgym.retrievers.search_args import check_search_args
+from hopgym.retrievers.tokenize import DEFAULT_TOKEN_PATTERN, Tokenizer, TokenizerConfig
+
+from hopgym.errors import ConfigError, DataError, RetrieverError, require
+from hopgym.types import Passage
+
+__all__ = ["BACKEND", "BM25Backend", "BM25Config", "BM25OpenOptions", "BM25Retriever"]
+
+logger = logging.getLogger(__name__)
+
+BM25S_DIR = "bm25s"
+TOKENIZER_FILE = "tokenizer.json"
+CHECKSUMS_FILE = "checksums.json"
+_PROGRESS_EVERY = 1000
+# numba's parallel kernel changes process-wide thread settings and is not re-entrant: one call at a time.
+_PARALLEL_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class BM25Config:
+    """Build-time settings, recorded in the manifest; an index is searched with the ones it was built with."""
+
+    k1: float = 0.9
+    b: float = 0.4
+    method: BM25Method = "lucene"
+    stemmer: str | None = "english"
+    stopwords: str | tuple[str, ...] | None = "en"
+    lowercase: bool = True
+    token_pattern: str = DEFAULT_TOKEN_PATTERN
+
+    def __post_init__(self) -> None:
+        for name in ("k1", "b"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.k1 < 0:
+            raise ConfigError(f"k1 must be >= 0 (term-frequency saturation; Lucene uses 0.9), got {self.k1}")
+        if not 0.0 <= self.b <= 1.0:
+            raise ConfigError(f"b must be in [0, 1] (length normalisation; Lucene uses 0.4), got {self.b}")
+        if self.method not in BM25_METHODS:
+            raise ConfigError(
+                f"method {self.method!r} is not supported; use one of {', '.join(BM25_METHODS)}"
+            )
+        self.tokenizer_config()  # validates the tokenizer fields
+
+    def tokenizer_config(self) -> TokenizerConfig:
+        return TokenizerConfig(
+            stemmer=self.stemmer,
+            stopwords=self.stopwords,
+            lowercase=self.lowercase,
+            token_pattern=self.token_pattern,
+        )
+
+
+@dataclass(frozen=True)
+class BM25OpenOptions:
+    """Search-time settings.
+
+    ``n_threads`` > 1 runs numba's parallel kernel (one batch at a time); 1 runs the serial kernel, which
+    concurrent searches can run side by side. ``verify`` checks file checksums (reads the whole index);
+    ``corpus`` checks that the index was built from that corpus file.
+    """
+
+    n_threads: int = 1
+    mmap: bool = True
+    warmup: bool = True
+    verify: bool = False
+    corpus: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_threads, bool) or not isinstance(self.n_threads, int) or self.n_threads < 1:
+            raise ConfigError(f"n_threads must be an integer >= 1, got {self.n_threads!r}")
+        for name in ("mmap", "warmup", "verify"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.corpus is not None and not isinstance(self.corpus, (str, Path)):
+            raise ConfigError(f"corpus must be a path, got {self.corpus!r}")
+
+
+@dataclass(frozen=True)
+class _BuildOptions:
+    chunk_docs: int = 8192
+    format: CorpusFormat = "auto"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.chunk_docs, bool) or not isinstance(self.chunk_docs, int) or self.chunk_docs < 1:
+            raise ConfigError(f"chunk_docs must be an integer >= 1, got {self.chunk_docs!r}")
+        if self.format not in ("auto", "jsonl", "parquet"):
+            raise ConfigError(f"format must be auto, jsonl or parquet, got {self.format!r}")
+
+
+def _field_names(cls: type) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+def _split_options(options: Mapping[str, Any], *classes: type, context: str) -> list[dict[str, Any]]:
+    """Route keyword options to the dataclasses that accept them; unknown keys are a ConfigError."""
+    known = [_field_names(c) for c in classes]
+    everything = set().union(*known)
+    unknown = sorted(set(options) - everything)
+    if unknown:
+        build_keys = _field_names(BM25Config)
+        if context == "open" and set(unknown) <= build_keys:
+            raise ConfigError(
+                f"{', '.join(unknown)} cannot change when opening an index: it was fixed when the index was "
+                "built (see `hopgym index info DIR`); rebuild the index to change it"
+            )
+        raise ConfigError(
+            f"unknown bm25 option(s) {', '.join(unknown)} when {context}ing; "
+            f"known: {', '.join(sorted(everything))}"
+        )
+    return [{k: v for k, v in options.items() if k in names} for names in known]
+
+
+def _new_bm25s(config: BM25Config) -> Any:
+    bm25s: Any = require("bm25s", extra="bm25", purpose="the BM25 retriever")
+    require("numba", extra="bm25", purpose="the BM25 retriever's numba scorer")
+    return bm25s.BM25(k1=config.k1, b=config.b, method=config.method, backend="numba")
+
+
+def _index(
+    passages: Iterable[Passage],
+    config: BM25Config,
+    *,
+    chunk_docs: int,
+    on_passage: Callable[[Passage], None] | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[Any, Tokenizer, int, float]:
+    """Tokenize passages one by one and build the bm25s model (not yet saved).
+
+    Returns (model, tokenizer, passage count, average document length in terms).
+    """
+    tokenizer = Tokenizer(config.tokenizer_config())
+    counts = TermCounts(chunk_docs=chunk_docs)
+    for passage in passages:
+        if on_passage is not None:
+            on_passage(passage)
+        # Search-R1 indexes the whole `contents` ("Title"\ntext), so titles are searchable too.
+        counts.add(tokenizer.encode_for_index(f"{passage.title}\n{passage.text}"))
+        if progress is not None and counts.num_docs % _PROGRESS_EVERY == 0:
+            progress(counts.num_docs, None)
+    n_docs = counts.num_docs
+    if progress is not None:
+        progress(n_docs, n_docs)
+    docs, terms, tfs, lengths = counts.finish()
+    matrix = score_matrix(
+        docs,
+        terms,
+        tfs,
+        lengths,
+        n_vocab=len(tokenizer.vocab),
+        k1=config.k1,
+        b=config.b,
+        method=config.method,
+    )
+    model = _new_bm25s(config)
+    model.scores = {
+        "data": matrix.data,
+        "indices": matrix.indices,
+        "indptr": matrix.indptr,
+        "num_docs": matrix.num_docs,
+    }
+    model.vocab_dict = tokenizer.vocab
+    model.unique_token_ids_set = set(tokenizer.vocab.values())
+    model.nonoccurrence_array = None
+    return model, tokenizer, n_docs, matrix.avg_doc_len
+
+
+class BM25Retriever:
+    """BM25 search over a bm25s model; see the module docstring. Passages come from a row-addressed store."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Tokenizer,
+        store: PassageStore,
+        *,
+        n_threads: int = 1,
+        warmup: bool = True,
+        description: str = "bm25",
+    ) -> None:
+        self._model = model
+        self._tokenizer = tokenizer
+        self._store = store
+        self._n_threads = n_threads
+        self._description = description
+        self._num_docs = int(model.scores["num_docs"])
+        self._indptr: npt.NDArray[np.int64] = model.scores["indptr"]
+        self._indices: npt.NDArray[np.int32] = model.scores["indices"]
+        self._data: npt.NDArray[np.float32] = model.scores["data"]
+        self._state_lock = threading.Lock()
+        self._inflight = 0
+        self._closed = False
+        if warmup:
+            self.warmup()
+
+    def __repr__(self) -> str:
+        return f"BM25Retriever({self._description}, passages={self._num_docs})"
+
+    @property
+    def num_passages(self) -> int:
+        return self._num_docs
+
+    @classmethod
+    def from_passages(cls, passages: Iterable[Passage], **params: Any) -> BM25Retriever:
+        """Index passages in memory. ``params``: :class:`BM25Config` fields, ``n_threads`` and ``warmup``."""
+        build_kw, open_kw = _split_options(params, BM25Config, BM25OpenOptions, context="build")
+        for key in ("mmap", "verify", "corpus"):
+            if key in open_kw:
+                raise ConfigError(f"{key} only applies to an index directory, not to from_passages")
+        config = BM25Config(**build_kw)
+        open_options = BM25OpenOptions(**open_kw)
+        kept: list[Passage] = []
+        model, tokenizer, _, _ = _index(passages, config, chunk_docs=8192, on_passage=kept.append)
+        return cls(
+            model,
+            tokenizer,
+            MemoryPassageStore(kept),
+            n_threads=open_options.n_threads,
+            warmup=open_options.warmup,
+            description="in-memory",
+        )
+
+    def warmup(self) -> None:
+        """Run one tiny query so numba compiles its kernel now, not on the first real search."""
+        if self._num_docs == 0 or len(self._indptr) < 2:
+            return
+        started = time.perf_counter()
+        self._retrieve([[0]], 1)
+        logger.info("bm25: numba kernel ready in %.1f s", time.perf_counter() - started)
+
+    def _retrieve(
+        self, token_ids: list[list[int]], k: int
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+        kwargs = {"k": k, "n_threads": self._n_threads, "show_progress": False, "return_as": "tuple"}
+        if self._n_threads > 1:
+            with _PARALLEL_LOCK:
+                result = self._model.retrieve(token_ids, **kwargs)
+        else:
+            result = self._model.retrieve(token_ids, **kwargs)
+        return result.documents, result.scores
+
+    def _exact_top(self, token_ids: list[int], k: int) -> list[tuple[int, float]]:
+        # Only used when a score tie crosses the k-th place: bm25s' heap keeps an arbitrary member of the tie,
+        # so score every document (same float32 additions, same order as bm25s) and break ties by row.
+        scores = np.zeros(self._num_docs, dtype=np.float32)
+        for t in token_ids:
+            start, end = int(self._indptr[t]), int(self._indptr[t + 1])
+            scores[self._indices[start:end]] += self._data[start:end]
+        threshold = np.partition(scores, self._num_docs - k)[self._num_docs - k]
+        rows = np.flatnonzero(scores >= threshold)
+        order = np.lexsort((rows, -scores[rows]))[:k]
+        return [(int(rows[i]), float(scores[rows[i]])) for i in order]
+
+    def search_rows(self, queries: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
+        """Blocking search returning (row, score) pairs; ties are broken by row so results are reproducible.
+
+        Documents sharing no term with the query (score 0) are never returned, as in Lucene.
+        """
+        encoded = [self._tokenizer.encode_query(q) if q.strip() else [] for q in queries]
+        results: list[list[tuple[int, float]]] = [[] for _ in encoded]
+        active = [i for i, ids in enumerate(encoded) if ids]
+        if not active or self._num_docs == 0:
+            return results
+        k_eff = min(k, self._num_docs)
+        # One extra hit shows whether a tie straddles the cut.
+        k_fetch = min(k_eff + 1, self._num_docs)
+        rows, scores = self._retrieve([encoded[i] for i in active], k_fetch)
+        for j, qi in enumerate(active):
+            r, s = rows[j], scores[j]
+            if k_fetch > k_eff and s[k_eff - 1] > 0 and s[k_eff] == s[k_eff - 1]:
+                hits = self._exact_top(encoded[qi], k_eff)
+            else:
+                order = np.lexsort((r[:k_eff], -s[:k_eff]))
+                hits = [(int(r[o]), float(s[o])) for o in order]
+            results[qi] = [(row, score) for row, score in hits if score > 0.0]
+        return results
+
+    def search_blocking(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
+        """The synchronous form of :meth:`search` (for benchmarks and code without an event loop)."""
+        queries = check_search_args(queries, k)
+        self._enter()
+        try:
+            hits = self.search_rows(queries, k)
+            return [[self._passage(row, score) for row, score in row_hits] for row_hits in hits]
+        finally:
+            self._leave()
+
+    def _passage(self, row: int, score: float) -> Passage:
+        p = self._store.get(row)
+        return Passage(id=p.id, title=p.title, text=p.text, score=score)
+
+    async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
+        queries = check_search_args(queries, k)
+        if not queries:
+            return []
+        if self._closed:
+            raise RetrieverError(f"{self!r} is closed; open the index again")
+        return await asyncio.to_thread(self.search_blocking, queries, k)
+
+    def _enter(self) -> None:
+        with self._state_lock:
+            if self._closed:
+                raise RetrieverError(f"{self!r} is closed; open the index again")
+            self._inflight += 1
+
+    def _leave(self) -> None:
+        with self._state_lock:
+            self._inflight -= 1
+            release = self._closed and self._inflight == 0
+        if release:
+            self._release()
+
+    def _release(self) -> None:
+        self._store.close()
+
+    async def aclose(self) -> None:
+        """Close the index files; searches still running finish first (the last one releases the files)."""
+        with self._state_lock:
+            if self._closed:
+                return
+            self._closed = True
+            release = self._inflight == 0
+        if release:
+            self._release()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _index_files(directory: Path) -> list[Path]:
+    files = [directory / PASSAGES_FILE, directory / OFFSETS_FILE, directory / TOKENIZER_FILE]
+    files += sorted((directory / BM25S_DIR).iterdir())
+    return files
+
+
+def _check_files(directory: Path, *, verify: bool) -> None:
+    checksums_path = directory / CHECKSUMS_FILE
+    try:
+        checksums: dict[str, dict[str, Any]] = json.loads(checksums_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(
+            f"missing or unreadable {CHECKSUMS_FILE} ({exc}); rebuild the index", path=str(directory)
+        ) from exc
+    for name, expected in sorted(checksums.items()):
+        path = directory / name
+        if not path.is_file():
+            raise DataError("index file is missing; rebuild the index", path=str(path))
+        size = path.stat().st_size
+        if size != expected.get("size"):
+            raise DataError(
+                f"index file has {size} bytes but was written with {expected.get('size')}: it is "
+                "truncated or was replaced; rebuild the index",
+                path=str(path),
+            )
+        if verify and _sha256(path) != expected.get("sha256"):
+            raise DataError(
+                "index file checksum does not match; it is corrupt, rebuild the index", path=str(path)
+            )
+
+
+class BM25Backend:
+    """The registry entry for ``--backend bm25``."""
+
+    name = "bm25"
+
+    def build(
+        self, corpus: Path, out: Path, options: Mapping[str, Any], progress: ProgressFn | None
+    ) -> IndexManifest:
+        config_kw, build_kw = _split_options(options, BM25Config, _BuildOptions, context="build")
+        config = BM25Config(**config_kw)
+        build_options = _BuildOptions(**build_kw)
+        if not corpus.is_file():
+            raise DataError("corpus file not found (check the path)", path=str(corpus))
+        started = time.perf_counter()
+        # A stale manifest must not describe the half-written files of this build if it fails.
+        (out / MANIFEST_NAME).unlink(missing_ok=True)
+        fingerprint = corpus_fingerprint(corpus)
+        with PassageStoreWriter(out) as writer:
+            model, tokenizer, n_docs, avg_doc_len = _index(
+                iter_passages(corpus, format=build_options.format),
+                config,
+                chunk_docs=build_options.chunk_docs,
+                on_passage=writer.add,
+                progress=progress,
+            )
+        if n_docs == 0:
+            raise DataError("corpus has no passages; nothing to index", path=str(corpus))
+        model.save(out / BM25S_DIR, show_progress=False)
+        tokenizer_json = {"config": tokenizer.config.to_json(), "stopwords": sorted(tokenizer.stopwords)}
+        (out / TOKENIZER_FILE).write_text(json.dumps(tokenizer_json, indent=2) + "\n", encoding="utf-8")
+        checksums = {
+            str(path.relative_to(out)): {"size": path.stat().st_size, "sha256": _sha256(path)}
+            for path in _index_files(out)
+        }
+        (out / CHECKSUMS_FILE).write_text(
+            json.dumps(checksums, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        bm25s: Any = require("bm25s", extra="bm25")
+        params = {
+            "k1": config.k1,
+            "b": config.b,
+            "method": config.method,
+            "vocab_size": len(tokenizer.vocab),
+            "avg_doc_len": round(avg_doc_len, 3),
+            "bm25s_version": getattr(bm25s, "__version__", "unknown"),
+        }
+        manifest = new_manifest(
+            self.name,
+            corpus=corpus,
+            corpus_sha256=fingerprint,
+            passage_count=n_docs,
+            params=params,
+            encoder={"kind": "lexical", **tokenizer.config.to_json()},
+            started=started,
+        )
+        logger.info("bm25: indexed %d passages into %s in %.1f s", n_docs, out, manifest.build_seconds)
+        return manifest
+
+    def open(self, directory: Path, manifest: IndexManifest, options: Mapping[str, Any]) -> BM25Retriever:
+        (open_kw,) = _split_options(options, BM25OpenOptions, context="open")
+        open_options = BM25OpenOptions(**open_kw)
+        if manifest.backend != self.name:
+            raise ConfigError(f"{directory} is a {manifest.backend!r} index, not a bm25 index")
+        _check_files(directory, verify=open_options.verify)
+        if open_options.corpus is not None:
+            actual = corpus_fingerprint(open_options.corpus)
+            if actual != manifest.corpus_sha256:
+                raise DataError(
+                    f"the index was built from a different corpus (sha256 {manifest.corpus_sha256[:12]}…, "
+                    f"this file is {actual[:12]}…); rebuild the index from this corpus",
+                    path=str(open_options.corpus),
+                )
+        tokenizer_path = directory / TOKENIZER_FILE
+        try:
+            tokenizer_json = json.loads(tokenizer_path.read_text(encoding="utf-8"))
+            tokenizer_config = TokenizerConfig.from_json(tokenizer_json["config"])
+            stopwords = tuple(tokenizer_json["stopwords"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DataError(
+                f"unreadable tokenizer settings ({exc}); rebuild the index", path=str(tokenizer_path)
+            ) from exc
+        expected_encoder = {"kind": "lexical", **tokenizer_config.to_json()}
+        if manifest.encoder is not None and dict(manifest.encoder) != expected_encoder:
+            raise DataError(
+                f"the manifest's tokenizer {dict(manifest.encoder)} differs from the index files' "
+                f"{expected_encoder}; the directory mixes two builds, rebuild it",
+                path=str(directory),
+            )
+        model = self._load_model(directory / BM25S_DIR, manifest, mmap=open_options.mmap)
+        store = DiskPassageStore(directory)
+        if len(store) != manifest.passage_count:
+            store.close()
+            raise DataError(
+                f"the passage store has {len(store)} rows but the manifest says {manifest.passage_count}; "
+                "rebuild the index",
+                path=str(directory),
+            )
+        tokenizer = Tokenizer(tokenizer_config, vocab=model.vocab_dict, stopwords=stopwords)
+        return BM25Retriever(
+            model,
+            tokenizer,
+            store,
+            n_threads=open_options.n_threads,
+            warmup=open_options.warmup,
+            description=str(directory),
+        )
+
+    @staticmethod
+    def _load_model(path: Path, manifest: IndexManifest, *, mmap: bool) -> Any:
+        bm25s: Any = require("bm25s", extra="bm25", purpose="the BM25 retriever")
+        require("numba", extra="bm25", purpose="the BM25 retriever's numba scorer")
+        try:
+            model = bm25s.BM25.load(str(path), mmap=mmap, load_vocab=True, backend="numba")
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise DataError(
+                f"the bm25s index files are unreadable ({exc}); rebuild the index", path=str(path)
+            ) from exc
+        scores = model.scores
+        n_vocab = len(model.vocab_dict)
+        problems = []
+        if scores["num_docs"] != manifest.passage_count:
+            problems.append(f"{scores['num_docs']} documents but the manifest says {manifest.passage_count}")
+        if len(scores["indptr"]) != n_vocab + 1:
+            problems.append(f"{len(scores['indptr']) - 1} term columns for a vocabulary of {n_vocab}")
+        elif int(scores["indptr"][-1]) != len(scores["data"]) or len(scores["data"]) != len(
+            scores["indices"]
+        ):
+            problems.append("the score arrays have inconsistent lengths")
+        for key in ("k1", "b", "method"):
+            if key in manifest.params and getattr(model, key) != manifest.params[key]:
+                problems.append(
+                    f"{key}={getattr(model, key)!r} but the manifest says {manifest.params[key]!r}"
+                )
+        if problems:
+            raise DataError(
+                f"the bm25s index does not match its manifest: {'; '.join(problems)}; rebuild it",
+                path=str(path),
+            )
+        return model
+
+
+BACKEND = BM25Backend()

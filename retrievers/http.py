@@ -1,0 +1,360 @@
+"""A retriever that calls a retrieval server over HTTP: a hopgym server, or a seed project's own.
+
+APIs (the ``api`` argument):
+
+- ``"hopgym"``: ``POST /retrieve`` with scores on a ``hopgym serve-retriever`` server (ids required);
+- ``"search_r1"``: the same request to a Search-R1-style server (its BM25 server sends no ids: a stable id
+  is derived from the contents);
+- ``"flashrag"``: ``POST /batch_search`` with scores (ReSearch / FlashRAG serving).
+
+Connection errors, HTTP 5xx and 429 are retried ``max_retries`` times with jittered exponential backoff
+(``Retry-After`` is honoured), then :class:`RetrieverUnavailable` is raised (:class:`RetrieverTimeout` when
+the last answer was 504). A request that times out raises :class:`RetrieverTimeout` at once (a slow server
+is not helped by more load). Other 4xx answers mean the
+request itself is wrong (k above the server's cap, a bad token): :class:`ConfigError` with the server's
+message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal, get_args
+
+import httpx
+from hopgym.retrievers.corpus import split_contents
+
+from hopgym.errors import ConfigError, RetrieverError, RetrieverTimeout, RetrieverUnavailable
+from hopgym.types import Passage
+
+__all__ = ["HttpApi", "HttpRetriever", "HttpRetrieverConfig", "HttpStats"]
+
+logger = logging.getLogger(__name__)
+
+HttpApi = Literal["hopgym", "search_r1", "flashrag"]
+
+_PATHS: dict[str, str] = {"hopgym": "/retrieve", "search_r1": "/retrieve", "flashrag": "/batch_search"}
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class HttpRetrieverConfig:
+    """Client settings. ``timeout_s`` bounds one HTTP request; ``connect_timeout_s`` its connection."""
+
+    base_url: str
+    api: HttpApi = "hopgym"
+    timeout_s: float = 30.0
+    connect_timeout_s: float = 5.0
+    max_retries: int = 3
+    backoff_base_s: float = 0.1
+    backoff_max_s: float = 5.0
+    max_retry_after_s: float = 60.0
+    token: str | None = None
+    max_connections: int = 64
+    max_keepalive_connections: int = 32
+    max_queries_per_request: int = 512
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"base_url={self.base_url!r} is invalid: give the server's URL, e.g. http://127.0.0.1:8000"
+            )
+        if self.api not in get_args(HttpApi):
+            raise ConfigError(f"api={self.api!r} is unknown; choose one of {', '.join(get_args(HttpApi))}")
+        for name in ("timeout_s", "connect_timeout_s", "backoff_max_s", "max_retry_after_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name}={value!r} is invalid: use a number of seconds > 0")
+        if not (isinstance(self.backoff_base_s, (int, float)) and self.backoff_base_s >= 0):
+            raise ConfigError(
+                f"backoff_base_s={self.backoff_base_s!r} is invalid: use a number of seconds >= 0"
+            )
+        for name in ("max_connections", "max_keepalive_connections", "max_queries_per_request"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name}={value!r} is invalid: use an integer >= 1")
+        if (
+            isinstance(self.max_retries, bool)
+            or not isinstance(self.max_retries, int)
+            or self.max_retries < 0
+        ):
+            raise ConfigError(
+                f"max_retries={self.max_retries!r} is invalid: use an integer >= 0 (0 disables retries)"
+            )
+
+    @property
+    def endpoint(self) -> str:
+        path = _PATHS[self.api]
+        base = self.base_url.rstrip("/")
+        return base if base.endswith(path) else base + path
+
+
+@dataclass
+class HttpStats:
+    requests: int = 0
+    attempts: int = 0
+    retries: int = 0
+    failures: int = 0
+
+
+class HttpRetriever:
+    """Search through a retrieval server; see the module docstring for the APIs and the error policy.
+
+    Blank queries are answered ``[]`` locally (FlashRAG servers reject them); big batches are split into
+    requests of ``max_queries_per_request`` sent concurrently. ``transport`` and ``sleep`` replace the
+    network and the backoff clock (tests); ``rng`` makes the jitter reproducible.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api: HttpApi = "hopgym",
+        timeout_s: float = 30.0,
+        max_retries: int = 3,
+        token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+        **options: Any,
+    ) -> None:
+        """``options`` are the other :class:`HttpRetrieverConfig` fields (backoff, pool limits, ...)."""
+        unknown = set(options) - {f.name for f in fields(HttpRetrieverConfig)}
+        if unknown:
+            raise ConfigError(
+                f"unknown HttpRetriever option(s) {', '.join(sorted(unknown))}; valid ones are the fields of "
+                "HttpRetrieverConfig"
+            )
+        self.config = HttpRetrieverConfig(
+            base_url=base_url, api=api, timeout_s=timeout_s, max_retries=max_retries, token=token, **options
+        )
+        cfg = self.config
+        headers = {"Accept": "application/json"}
+        if cfg.token:
+            headers["Authorization"] = f"Bearer {cfg.token}"
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(cfg.timeout_s, connect=cfg.connect_timeout_s),
+            limits=httpx.Limits(
+                max_connections=cfg.max_connections, max_keepalive_connections=cfg.max_keepalive_connections
+            ),
+            headers=headers,
+            transport=transport,
+        )
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self.stats = HttpStats()
+        self._closed = False
+
+    async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(f"k={k!r} is invalid: the number of passages per query must be an integer >= 1")
+        if self._closed:
+            raise RetrieverError("HttpRetriever is closed; create a new one to search again")
+        results: list[list[Passage]] = [[] for _ in queries]
+        wanted = [i for i, q in enumerate(queries) if q.strip()]
+        step = self.config.max_queries_per_request
+        chunks = [wanted[i : i + step] for i in range(0, len(wanted), step)]
+        answers = await asyncio.gather(
+            *(self._search_chunk([queries[i] for i in chunk], k) for chunk in chunks)
+        )
+        for chunk, answer in zip(chunks, answers, strict=True):
+            for i, hits in zip(chunk, answer, strict=True):
+                results[i] = hits
+        return results
+
+    async def _search_chunk(self, queries: list[str], k: int) -> list[list[Passage]]:
+        api = self.config.api
+        payload: dict[str, Any]
+        if api == "flashrag":
+            payload = {"query": queries, "top_n": k, "return_score": True}
+        else:
+            payload = {"queries": queries, "topk": k, "return_scores": True}
+        body = await self._post(payload)
+        parsed = (
+            _parse_flashrag(body) if api == "flashrag" else _parse_retrieve(body, require_ids=api == "hopgym")
+        )
+        if len(parsed) != len(queries):
+            raise RetrieverError(
+                f"{self.config.endpoint} answered {len(parsed)} result lists for {len(queries)} queries"
+            )
+        # The server's own order is kept; the cut guards against servers that ignore the requested k.
+        return [hits[:k] for hits in parsed]
+
+    async def _post(self, payload: Mapping[str, Any]) -> Any:
+        cfg = self.config
+        url = cfg.endpoint
+        self.stats.requests += 1
+        attempts = cfg.max_retries + 1
+        last_problem = ""
+        last_status = 0
+        for attempt in range(attempts):
+            self.stats.attempts += 1
+            retry_after: float | None = None
+            try:
+                response = await self._client.post(url, json=payload)
+            except (
+                httpx.ConnectError,
+                httpx.ConnectTimeout,
+                httpx.RemoteProtocolError,
+                httpx.ReadError,
+            ) as exc:
+                # The server is down, restarting, or dropped the connection: worth another try.
+                last_problem = f"{type(exc).__name__}: {exc}"
+            except httpx.TimeoutException as exc:
+                self.stats.failures += 1
+                raise RetrieverTimeout(
+                    f"{url} did not answer within {cfg.timeout_s:g} s ({type(exc).__name__}); "
+                    "raise timeout_s or check that the server is not overloaded"
+                ) from exc
+            except httpx.HTTPError as exc:
+                self.stats.failures += 1
+                raise RetrieverError(f"request to {url} failed: {type(exc).__name__}: {exc}") from exc
+            else:
+                if response.status_code < 300:
+                    try:
+                        return response.json()
+                    except ValueError as exc:
+                        self.stats.failures += 1
+                        raise RetrieverError(
+                            f"{url} answered with invalid JSON: {response.text[:200]!r}"
+                        ) from exc
+                if response.status_code not in _RETRY_STATUSES:
+                    self.stats.failures += 1
+                    raise ConfigError(
+                        f"{url} rejected the request with HTTP {response.status_code}: "
+                        f"{_error_text(response)}{_hint(response.status_code)}"
+                    )
+                last_status = response.status_code
+                last_problem = f"HTTP {response.status_code}: {_error_text(response)}"
+                retry_after = _retry_after_s(response.headers.get("Retry-After"))
+            if attempt + 1 < attempts:
+                delay = self._backoff(attempt)
+                if retry_after is not None:
+                    delay = max(delay, min(retry_after, cfg.max_retry_after_s))
+                self.stats.retries += 1
+                logger.warning(
+                    "retrieval request to %s failed (%s); retry %d in %.2f s",
+                    url,
+                    last_problem,
+                    attempt + 1,
+                    delay,
+                )
+                await self._sleep(delay)
+        self.stats.failures += 1
+        if last_status == 504:
+            # The server (or a proxy) gave up waiting for its backend: a timeout, not an outage.
+            raise RetrieverTimeout(
+                f"{url} timed out on all {attempts} attempts ({last_problem}); the backend is too slow for "
+                "the server's time limit"
+            )
+        raise RetrieverUnavailable(
+            f"{url} is unavailable after {attempts} attempts ({last_problem}); check that the retriever "
+            "server is running (hopgym serve-retriever --index DIR) and reachable"
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        # "Full jitter": spreads the retries of many clients that failed together.
+        cap = min(self.config.backoff_max_s, self.config.backoff_base_s * (2**attempt))
+        return self._rng.uniform(0.0, cap)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._client.aclose()
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(body, dict):
+        parts = [str(body[key]) for key in ("error", "detail") if body.get(key)]
+        if parts:
+            return ": ".join(parts)[:300]
+    return str(body)[:300]
+
+
+def _hint(status: int) -> str:
+    if status in (401, 403):
+        return " (pass the server's bearer token as token=...)"
+    if status == 404:
+        return " (wrong URL, or wrong api= for this server)"
+    return ""
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    from datetime import datetime, timezone
+
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _passage(document: Any, score: Any, *, require_id: bool) -> Passage:
+    if not isinstance(document, Mapping) or not isinstance(document.get("contents"), str):
+        raise RetrieverError(
+            f"malformed document in the server's answer (no 'contents' string): {document!r:.200}"
+        )
+    contents: str = document["contents"]
+    pid = document.get("id")
+    if pid is None:
+        if require_id:
+            raise RetrieverError(
+                "the server's documents carry no 'id'; for a Search-R1 server use api='search_r1'"
+            )
+        pid = "sha1:" + hashlib.sha1(contents.encode("utf-8")).hexdigest()[:16]
+    if not isinstance(score, (int, float)) or isinstance(score, bool):
+        raise RetrieverError(f"malformed score in the server's answer: {score!r:.100}")
+    title, text = split_contents(contents)
+    return Passage(id=str(pid), title=title, text=text, score=float(score))
+
+
+def _parse_retrieve(body: Any, *, require_ids: bool) -> list[list[Passage]]:
+    result = body.get("result") if isinstance(body, Mapping) else None
+    if not isinstance(result, list):
+        raise RetrieverError(f"expected {{'result': [...]}} from /retrieve, got {body!r:.200}")
+    parsed: list[list[Passage]] = []
+    for hits in result:
+        if not isinstance(hits, list):
+            raise RetrieverError(f"expected a list of hits per query, got {hits!r:.200}")
+        row = []
+        for item in hits:
+            if not isinstance(item, Mapping) or "document" not in item:
+                raise RetrieverError(
+                    f"expected {{'document': ..., 'score': ...}} hits (return_scores), got {item!r:.200}"
+                )
+            row.append(_passage(item["document"], item.get("score"), require_id=require_ids))
+        parsed.append(row)
+    return parsed
+
+
+def _parse_flashrag(body: Any) -> list[list[Passage]]:
+    if not (isinstance(body, list) and len(body) == 2 and all(isinstance(part, list) for part in body)):
+        raise RetrieverError(f"expected [[docs...], [scores...]] from /batch_search, got {body!r:.200}")
+    docs, scores = body
+    if len(docs) != len(scores):
+        raise RetrieverError("/batch_search answered different numbers of document and score lists")
+    parsed: list[list[Passage]] = []
+    for doc_row, score_row in zip(docs, scores, strict=True):
+        if not isinstance(doc_row, list) or not isinstance(score_row, list) or len(doc_row) != len(score_row):
+            raise RetrieverError(
+                "/batch_search answered a document list and a score list of different lengths"
+            )
+        parsed.append([_passage(d, s, require_id=True) for d, s in zip(doc_row, score_row, strict=True)])
+    return parsed

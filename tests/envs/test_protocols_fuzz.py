@@ -1,0 +1,181 @@
+"""Property-based fuzzing of every protocol parser, and render/parse round trips.
+
+Turns are built from each protocol's tag fragments mixed with random text, so the generator reaches nested,
+unclosed, repeated and stray tags far more often than random text alone would.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hopgym.envs.protocols import MAX_QUERY_CHARS, ActionProtocol, get_protocol
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hopgym.types import ParsedAction
+
+COMMON = [
+    "<think>",
+    "</think>",
+    " ",
+    "\n",
+    "\t",
+    "<",
+    ">",
+    "/",
+    "{",
+    "}",
+    '"',
+    "\\boxed{",
+    "é🚀東",
+    "\x00",
+    "q" * 600,
+]
+FRAGMENTS = {
+    "search_r1": [
+        "<search>",
+        "</search>",
+        "<answer>",
+        "</answer>",
+        "<information>",
+        "</information>",
+        *COMMON,
+    ],
+    "research": [
+        "<search>",
+        "</search>",
+        "<answer>",
+        "</answer>",
+        "<result>",
+        "</result>",
+        "\\boxed",
+        *COMMON,
+    ],
+    "r1_searcher": [
+        "<|begin_of_query|>",
+        "<|end_of_query|>",
+        "<answer>",
+        "</answer>",
+        "<|begin_of_documents|>",
+        "<|end_of_documents|>",
+        *COMMON,
+    ],
+    "tool_call": [
+        "<tool_call>",
+        "</tool_call>",
+        '{"name": "search", "arguments": {"query": ',
+        '{"name": "answer", "arguments": {"answer": ',
+        '{"role": "assistant", "content": ',
+        '"tool_calls": [',
+        '{"id": "c1", "type": "function", "function": ',
+        '"arguments": "{\\"query\\": \\"q\\"}"',
+        '"x"',
+        "}}",
+        "]",
+        "null",
+        ",",
+        ":",
+        "[",
+        *COMMON,
+    ],
+}
+NAMES = tuple(FRAGMENTS)
+QUICK = settings(
+    max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+FULL = settings(
+    max_examples=10_000, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+# Tag names used by any protocol: clean generated queries/answers must not contain them.
+ALL_TAGS = sorted({f for frags in FRAGMENTS.values() for f in frags if f.startswith("<") and len(f) > 1})
+
+
+def turns(name: str) -> st.SearchStrategy[str]:
+    piece = st.one_of(st.sampled_from(FRAGMENTS[name]), st.text(max_size=12))
+    return st.lists(piece, max_size=30).map("".join)
+
+
+def check_invariants(protocol: ActionProtocol, action: ParsedAction) -> None:
+    assert isinstance(action, ParsedAction)
+    if action.kind == "search":
+        assert action.query is not None and action.query == action.query.strip() != ""
+        assert len(action.query) <= MAX_QUERY_CHARS
+        assert action.answer is None and action.reason is None
+    elif action.kind == "answer":
+        assert action.answer is not None and action.answer == action.answer.strip()
+        assert action.query is None and action.reason is None
+    else:
+        assert action.kind == "invalid"
+        assert action.reason and action.query is None and action.answer is None
+    assert all(isinstance(note, str) and note for note in action.notes)
+    if protocol.tools() is None:
+        assert action.tool_call_id is None
+
+
+def fuzz_once(name: str, text: str) -> None:
+    protocol = get_protocol(name)
+    action = protocol.parse(text)
+    check_invariants(protocol, action)
+    assert protocol.parse(text) == action  # pure: same text, same action
+    # Re-rendering what was understood must be understood the same way.
+    if action.kind == "search":
+        assert action.query is not None
+        assert protocol.parse(protocol.render_search(action.query)).query == action.query
+    elif action.kind == "answer" and name != "research":
+        assert action.answer is not None
+        assert protocol.parse(protocol.render_answer(action.answer)).answer == action.answer
+
+
+@pytest.mark.parametrize("name", NAMES)
+@QUICK
+@given(data=st.data())
+def test_fuzz_quick(name: str, data: st.DataObject) -> None:
+    fuzz_once(name, data.draw(turns(name), label="turn"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+@FULL
+@given(data=st.data())
+def test_fuzz_10k(name: str, data: st.DataObject) -> None:
+    fuzz_once(name, data.draw(turns(name), label="turn"))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@QUICK
+@given(text=st.text(max_size=200))
+def test_random_text_never_raises(name: str, text: str) -> None:
+    protocol = get_protocol(name)
+    check_invariants(protocol, protocol.parse(text))
+
+
+def clean(text: str, name: str) -> bool:
+    if text != text.strip() or not text or len(text) > MAX_QUERY_CHARS:
+        return False
+    if any(tag in text for tag in ALL_TAGS):
+        return False
+    if name == "r1_searcher":
+        return text == " ".join(text.replace('"', "").split())
+    return True
+
+
+@pytest.mark.parametrize("name", NAMES)
+@QUICK
+@given(data=st.data())
+def test_clean_queries_round_trip(name: str, data: st.DataObject) -> None:
+    protocol = get_protocol(name)
+    query = data.draw(st.text(min_size=1, max_size=80).filter(lambda t: clean(t, name)), label="query")
+    action = protocol.parse(protocol.render_search(query))
+    assert action.kind == "search" and action.query == query
+
+
+@pytest.mark.parametrize("name", NAMES)
+@QUICK
+@given(data=st.data())
+def test_clean_answers_round_trip(name: str, data: st.DataObject) -> None:
+    protocol = get_protocol(name)
+    alphabet = st.characters(blacklist_characters="{}") if name == "research" else st.characters()
+    answer = data.draw(
+        st.text(alphabet=alphabet, min_size=1, max_size=80).filter(lambda t: clean(t, "any")), label="answer"
+    )
+    action = protocol.parse(protocol.render_answer(answer))
+    assert action.kind == "answer" and action.answer == answer
