@@ -86,7 +86,7 @@ class AsyncSearchQAEnv:
             shared between many environments.
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi"]}
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(
         self,

@@ -46,7 +46,7 @@ class SearchQAEnv(gymnasium.Env[str, str]):
     and closes the core.
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi"]}
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(self, core: AsyncSearchQAEnv, *, render_mode: str | None = None) -> None:
         if render_mode not in (None, "ansi"):

@@ -45,6 +45,7 @@ from hopgym.retrievers.faiss_index import (
     write_faiss_index,
 )
 from hopgym.retrievers.manifest import MANIFEST_NAME, IndexManifest, ProgressFn, new_manifest, read_manifest
+from hopgym.retrievers.search_args import check_search_args
 
 from hopgym.errors import ConfigError, DataError, RetrieverError
 from hopgym.types import Passage
@@ -307,16 +308,6 @@ class PassageStore:
 # retriever
 
 
-def _check_search_args(queries: Sequence[str], k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ConfigError(f"k must be an integer >= 1, got {k!r}")
-    if isinstance(queries, str):
-        raise ConfigError("queries must be a list of strings, not one string; wrap it as [query]")
-    for q in queries:
-        if not isinstance(q, str):
-            raise ConfigError(f"every query must be a string, got {type(q).__name__}")
-
-
 class DenseRetriever:
     """Dense retrieval over a FAISS index: queries are encoded and searched in a worker thread.
 
@@ -439,8 +430,9 @@ class DenseRetriever:
                 or int(faiss_index.ntotal) != manifest.passage_count
             ):
                 raise DataError(
-                    f"{INDEX_FILE} holds {faiss_index.ntotal} vectors of dimension {faiss_index.d}, but the "
-                    f"manifest says {manifest.passage_count} of dimension {recorded['dim']}; rebuild the index",
+                    f"{INDEX_FILE} holds {faiss_index.ntotal} vectors of dimension {faiss_index.d}, but "
+                    f"the manifest says {manifest.passage_count} of dimension {recorded['dim']}; "
+                    "rebuild the index",
                     path=str(directory),
                 )
             encoder = TextEncoder(encoder_config)
@@ -461,7 +453,7 @@ class DenseRetriever:
 
     def search_sync(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
         """Blocking search (what :meth:`search` runs in a worker thread)."""
-        _check_search_args(queries, k)
+        queries = check_search_args(queries, k)
         if self._closed:
             raise RetrieverError("this DenseRetriever is closed; open a new one")
         results: list[list[Passage]] = [[] for _ in queries]
@@ -488,12 +480,12 @@ class DenseRetriever:
         return results
 
     async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
-        _check_search_args(queries, k)
+        queries = check_search_args(queries, k)
         if not queries:
             return []
         if self._closed:
             raise RetrieverError("this DenseRetriever is closed; open a new one")
-        return await asyncio.to_thread(self.search_sync, list(queries), k)
+        return await asyncio.to_thread(self.search_sync, queries, k)
 
     async def aclose(self) -> None:
         if self._closed:

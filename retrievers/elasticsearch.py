@@ -168,8 +168,9 @@ class ElasticsearchRetriever:
         mapping = await self._call("reading the mapping", client.indices.get_mapping(index=self.index_name))
         problems = []
         if expect.analyzer is not None:
-            body = dict(mapping.body)
-            properties = next(iter(body.values()), {}).get("mappings", {}).get("properties", {})
+            body: dict[str, Any] = dict(mapping.body)
+            index_mapping: dict[str, Any] = next(iter(body.values()), {})
+            properties: dict[str, Any] = index_mapping.get("mappings", {}).get("properties", {})
             analyzer = properties.get("contents", {}).get("analyzer", "standard")
             if "contents" not in properties:
                 problems.append("it has no 'contents' field (it was not built by hopgym)")
@@ -307,8 +308,8 @@ def _manifest_settings(
         raise DataError(
             f"the elasticsearch manifest is invalid ({exc}); rebuild the index", path=str(where)
         ) from exc
-    connection = {key: params[key] for key in ("hosts", "ca_certs", "verify_certs") if key in params}
-    query = {key: params[key] for key in ("fields", "multi_match_type") if key in params}
+    connection: dict[str, Any] = {k: params[k] for k in ("hosts", "ca_certs", "verify_certs") if k in params}
+    query: dict[str, Any] = {k: params[k] for k in ("fields", "multi_match_type") if k in params}
     return connection, settings, query
 
 

@@ -182,8 +182,8 @@ class IndexSettings:
             or len(name.encode()) > 255
         ):
             raise ConfigError(
-                f"index_name {name!r} is not a valid Elasticsearch index name: use lowercase letters, digits, "
-                "'-', '_' or '.', not starting with '-', '_' or '+', at most 255 bytes"
+                f"index_name {name!r} is not a valid Elasticsearch index name: use lowercase letters, "
+                "digits, '-', '_' or '.', not starting with '-', '_' or '+', at most 255 bytes"
             )
         if self.analyzer not in ANALYZERS:
             raise ConfigError(f"analyzer must be one of {', '.join(ANALYZERS)}, got {self.analyzer!r}")
@@ -242,7 +242,8 @@ class QuerySettings:
         object.__setattr__(self, "fields", tuple(specs))
         if self.multi_match_type not in MULTI_MATCH_TYPES:
             raise ConfigError(
-                f"multi_match_type must be one of {', '.join(MULTI_MATCH_TYPES)}, got {self.multi_match_type!r}"
+                f"multi_match_type must be one of {', '.join(MULTI_MATCH_TYPES)}, "
+                f"got {self.multi_match_type!r}"
             )
         if self.timeout_s is not None:
             timeout = _number("timeout_s", self.timeout_s)
@@ -334,8 +335,8 @@ def split_options(
         fixed = sorted(set(unknown) & (groups[1] | groups[3]))
         if fixed and context == "open":
             raise ConfigError(
-                f"{', '.join(fixed)} cannot change when opening an Elasticsearch index: it was fixed when the "
-                "index was built; rebuild the index (with overwrite=true) to change it"
+                f"{', '.join(fixed)} cannot change when opening an Elasticsearch index: it was fixed when "
+                "the index was built; rebuild the index (with overwrite=true) to change it"
             )
         raise ConfigError(
             f"unknown elasticsearch option(s) {', '.join(unknown)}; known: "

@@ -59,13 +59,15 @@ def api_failure(status: int, body: Any, *, action: str, url: str, index: str) ->
         )
     if error_type == "resource_already_exists_exception":
         return ConfigError(
-            f"{where}: the index already exists; pass overwrite=true to replace it or choose another index_name"
+            f"{where}: the index already exists; pass overwrite=true to replace it or choose another "
+            "index_name"
         )
     if error_type == "media_type_header_exception":
         # A 9.x client sends "compatible-with=9" headers, which an Elasticsearch 8 server rejects.
         return ConfigError(
-            f"{where} was rejected ({detail}): the elasticsearch client's major version does not match the "
-            "server's; install the client of the server's major version, e.g. pip install 'elasticsearch>=8,<9'"
+            f"{where} was rejected ({detail}): the elasticsearch client's major version does not match "
+            "the server's; install the client of the server's major version, e.g. "
+            "pip install 'elasticsearch>=8,<9' for Elasticsearch 8"
         )
     if status == 429 or status >= 500:
         return RetrieverUnavailable(

@@ -44,11 +44,9 @@ def resolve_node_class(requested: str) -> str:
     """The elastic-transport node class to use: aiohttp if installed, else httpx (a hopgym dependency)."""
     if requested != "auto":
         return requested
-    try:
-        import aiohttp  # noqa: F401
-    except ImportError:
-        pass
-    else:
+    import importlib.util
+
+    if importlib.util.find_spec("aiohttp") is not None:
         return "aiohttp"
     from elastic_transport._transport import NODE_CLASS_NAMES
 
@@ -191,7 +189,7 @@ async def index_passages(
             if not ok:
                 n_failed += 1
                 if len(failures) < _SHOWN_FAILURES:
-                    result = next(iter(item.values()), {}) if isinstance(item, dict) else {}
+                    result: dict[str, Any] = next(iter(item.values()), {}) if isinstance(item, dict) else {}
                     error_type, reason = error_type_and_reason({"error": result.get("error")})
                     failures.append(f"id {result.get('_id')!r}: {error_type} {reason}".strip())
         await client.indices.put_settings(index=index_name, settings={"refresh_interval": None})

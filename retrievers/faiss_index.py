@@ -2,8 +2,8 @@
 
 Every index is inner product (vectors are L2-normalized by the encoder, so scores are cosines). Index
 types: ``flat`` (exact), ``hnsw`` (graph; no training), ``ivf_flat`` / ``ivf_sq8`` / ``ivf_pq`` (clustered,
-trained on a sample; PQ and SQ8 compress the vectors). GPU placement needs a faiss build with GPU support and is checked
-before any work starts.
+trained on a sample; PQ and SQ8 compress the vectors). GPU placement needs a faiss build with GPU support
+and is checked before any work starts.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ async def test_search_then_answer_episode(retriever: InMemoryBM25Retriever) -> N
     assert "Ilsa Tarrow" in obs
     assert (reward, terminated, truncated) == (0.0, False, False)
     assert info["action_kind"] == "search" and info["query"] == "Velmora Works founder"
-    assert info["passage_ids"][0] == "p1" and len(info["passage_ids"]) == 2
+    assert info["passage_ids"][0] == "p1" and len(info["passage_ids"]) <= 2
     assert info["num_searches"] == 1 and info["invalid"] is False
 
     obs, reward, terminated, truncated, info = await env.step(

@@ -33,7 +33,7 @@ def test_nq_open_format_gets_line_ids() -> None:
 
 def test_mixed_keeps_data_source() -> None:
     tasks = load_tasks(_need(DATA / "mixed" / "seven_datasets_test.jsonl"))
-    assert {t.metadata["data_source"] for t in tasks} >= {"nq", "hotpotqa", "bamboogle"}
+    assert {t.metadata["data_source"] for t in tasks} >= {"nq", "hotpotqa", "Bamboogle"}
 
 
 @pytest.mark.parametrize(

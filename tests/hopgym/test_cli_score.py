@@ -200,3 +200,11 @@ def test_subprocess_on_hotpotqa_dev(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "nope.jsonl: cannot read" in bad.stderr
+
+
+def test_unwritable_output_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = _write_jsonl(tmp_path / "in.jsonl", [{"golden_answers": ["a"], "prediction": "a"}])
+    target = tmp_path / "no-such-folder" / "out.jsonl"
+    assert main(["score", "--reward", "em", "--input", str(source), "--output", str(target)]) == 1
+    assert "cannot write" in capsys.readouterr().err
+    assert not target.parent.exists()

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from hopgym.errors import ConfigError, DataError, RetrieverError
 from hopgym.retrievers.corpus import corpus_fingerprint, iter_passages
 from hopgym.retrievers.manifest import MANIFEST_NAME, build_index, open_index, read_manifest
+
+from hopgym.errors import ConfigError, DataError, RetrieverError
 from hopgym.types import Passage
 
 pytest.importorskip("bm25s")
 pytest.importorskip("numba")
 
-from hopgym.retrievers.bm25 import BM25Retriever  # noqa: E402
+from hopgym.retrievers.bm25 import BM25Retriever
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 HOTPOT_CORPUS = SHARED_DATA / "hotpotqa" / "corpus.jsonl"
@@ -76,7 +76,9 @@ async def test_hotpot_build_reopen_and_recall(hotpot_index: Path) -> None:
     assert manifest.backend == "bm25"
     assert manifest.passage_count == 4858
     assert manifest.corpus_sha256 == corpus_fingerprint(HOTPOT_CORPUS)
-    assert manifest.params["k1"] == 0.9 and manifest.params["b"] == 0.4 and manifest.params["method"] == "lucene"
+    assert (
+        manifest.params["k1"] == 0.9 and manifest.params["b"] == 0.4 and manifest.params["method"] == "lucene"
+    )
     assert manifest.encoder is not None and manifest.encoder["stemmer"] == "english"
 
     with HOTPOT_DEV.open(encoding="utf-8") as fh:
@@ -287,7 +289,13 @@ def test_build_reports_progress_and_options(tmp_path: Path) -> None:
     corpus = _write_corpus(tmp_path / "c.jsonl", SMALL)
     seen: list[tuple[int, int | None]] = []
     manifest = build_index(
-        "bm25", corpus, tmp_path / "i", progress=lambda d, t: seen.append((d, t)), k1=1.2, b=0.75, stemmer=None
+        "bm25",
+        corpus,
+        tmp_path / "i",
+        progress=lambda d, t: seen.append((d, t)),
+        k1=1.2,
+        b=0.75,
+        stemmer=None,
     )
     assert seen[-1] == (len(SMALL), len(SMALL))
     assert manifest.params["k1"] == 1.2 and manifest.params["b"] == 0.75

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hopgym.retrievers.bm25_matrix import BM25_METHODS, TermCounts, score_matrix
 
 from hopgym.errors import ConfigError
-from hopgym.retrievers.bm25_matrix import BM25_METHODS, TermCounts, score_matrix
 
 bm25s = pytest.importorskip("bm25s")
 
@@ -76,7 +76,11 @@ def test_term_counts_are_term_frequencies():
     counts.add([1])
     assert counts.num_docs == 3
     docs, terms, tfs, lengths = counts.finish()
-    assert list(zip(docs.tolist(), terms.tolist(), tfs.tolist(), strict=True)) == [(0, 1, 1), (0, 3, 3), (2, 1, 1)]
+    assert list(zip(docs.tolist(), terms.tolist(), tfs.tolist(), strict=True)) == [
+        (0, 1, 1),
+        (0, 3, 3),
+        (2, 1, 1),
+    ]
     assert lengths.tolist() == [4, 0, 1]
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from hopgym.retrievers.tokenize import Tokenizer, TokenizerConfig
 
 from hopgym.errors import ConfigError
-from hopgym.retrievers.tokenize import Tokenizer, TokenizerConfig
 
 pytest.importorskip("Stemmer")
 pytest.importorskip("bm25s")
@@ -34,7 +34,11 @@ def test_explicit_stopword_list_and_case_sensitivity():
 
 
 def test_en_plus_is_longer_than_en():
-    assert len(TokenizerConfig(stopwords="en_plus").stopword_list()) > len(TokenizerConfig().stopword_list()) == 33
+    assert (
+        len(TokenizerConfig(stopwords="en_plus").stopword_list())
+        > len(TokenizerConfig().stopword_list())
+        == 33
+    )
 
 
 def test_index_and_query_encoding_share_the_vocabulary():

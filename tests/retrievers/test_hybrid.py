@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+from hopgym.retrievers.hybrid import HybridRetriever, RRFConfig, reciprocal_rank_fusion
 
 from hopgym.errors import ConfigError, RetrieverError
-from hopgym.retrievers.hybrid import HybridRetriever, RRFConfig, reciprocal_rank_fusion
 from hopgym.types import Passage
 
 
@@ -33,7 +33,9 @@ class Ranked:
         self.finished = True
         if self.fail is not None:
             raise self.fail
-        return [[] if not q.strip() else [P(i, 100.0 - r) for r, i in enumerate(self.ids[:k])] for q in queries]
+        return [
+            [] if not q.strip() else [P(i, 100.0 - r) for r, i in enumerate(self.ids[:k])] for q in queries
+        ]
 
     async def aclose(self) -> None:
         self.closed += 1
@@ -61,7 +63,7 @@ def test_ties_break_by_best_rank_then_list_then_id():
     # x is 1st in list 0, y is 1st in list 1: equal fused scores, list 0 wins.
     fused = reciprocal_rank_fusion([[P("x")], [P("y")]], [1.0, 1.0], rrf_k=60, k=2)
     assert [p.id for p in fused] == ["x", "y"]
-    # p (ranks 1 and 3) and q (2 and 2) tie only if 1/61 + 1/63 == 2/62; they don't, so check a real tie:
+    # m and n swap places between the lists: equal sums, m has the best rank in the earlier list.
     fused = reciprocal_rank_fusion([[P("m"), P("n")], [P("n"), P("m")]], [1.0, 1.0], rrf_k=60, k=2)
     assert fused[0].score == fused[1].score and [p.id for p in fused] == ["m", "n"]
     fused = reciprocal_rank_fusion([[P("z"), P("w")], [P("w"), P("z")]], [1.0, 1.0], rrf_k=60, k=2)
@@ -104,13 +106,22 @@ async def test_depth_defaults_and_never_goes_below_k():
 
 
 async def test_runs_both_concurrently():
-    first, second = Ranked(["a"], delay=0.2), Ranked(["b"], delay=0.2)
-    hybrid = HybridRetriever(first, second)
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    await hybrid.search(["q"], 1)
-    # Sequential would take 0.4 s; this bounds correctness (overlap), not speed.
-    assert loop.time() - start < 0.39
+    second_started = asyncio.Event()
+
+    class WaitsForSecond(Ranked):
+        async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
+            # Deadlocks (and times out) if the second search only starts after this one returns.
+            await asyncio.wait_for(second_started.wait(), timeout=5)
+            return await super().search(queries, k)
+
+    class SignalsStart(Ranked):
+        async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
+            second_started.set()
+            return await super().search(queries, k)
+
+    hybrid = HybridRetriever(WaitsForSecond(["a"]), SignalsStart(["b"]))
+    (hits,) = await hybrid.search(["q"], 2)
+    assert [p.id for p in hits] == ["a", "b"]
 
 
 async def test_a_failing_side_raises_after_the_other_finishes():

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from hopgym.retrievers.base import Retriever
+
 from hopgym.types import Passage
 
 NAME = "bm25"

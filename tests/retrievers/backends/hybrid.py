@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from hopgym.retrievers.base import Retriever
+
 from hopgym.types import Passage
 
 NAME = "hybrid"

@@ -1,0 +1,74 @@
+"""An append-only JSONL results file that survives crashes and lets runs resume.
+
+Each record is written with a single ``write`` on an ``O_APPEND`` descriptor and fsynced, so a record is
+either wholly there or (after a crash mid-write) a torn last line, which :meth:`JsonlLog.open` drops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from hopgym.errors import DataError
+
+__all__ = ["JsonlLog"]
+
+
+class JsonlLog:
+    def __init__(self, path: str | Path, *, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self._fsync = fsync
+        self._fd: int | None = None
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """The complete records already in the file (a torn final line is skipped)."""
+        if not self.path.exists():
+            return
+        with self.path.open("r", encoding="utf-8") as fh:
+            lines = fh.read().split("\n")
+        # Everything before the last "\n" is complete; the tail after it is a torn write (or empty).
+        for lineno, line in enumerate(lines[:-1], start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"corrupt results line ({exc.msg}); fix or remove it", path=str(self.path),
+                                line=lineno) from exc  # fmt: skip
+            if isinstance(record, dict):
+                yield record
+
+    def open(self) -> JsonlLog:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            data = self.path.read_bytes()
+            complete = data.rfind(b"\n") + 1
+            if complete != len(data):
+                with self.path.open("r+b") as fh:
+                    fh.truncate(complete)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return self
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        if self._fd is None:
+            raise RuntimeError("JsonlLog.append before open()")
+        os.write(self._fd, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+        if self._fsync:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> JsonlLog:
+        return self.open()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
