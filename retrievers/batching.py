@@ -10,15 +10,15 @@ under load batches grow by themselves and at low load a lone query waits at most
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from hopgym.retrievers.base import Retriever
-
 from hopgym.errors import ConfigError, RetrieverError
+from hopgym.retrievers.base import Retriever
 from hopgym.types import Passage
 
 __all__ = ["BatchingStats", "MicroBatchingRetriever"]
@@ -61,7 +61,8 @@ class MicroBatchingRetriever:
     ``max_concurrency`` bounds the backend calls in flight (1-2 suits a CPU-bound backend; more suits a
     remote one). ``on_batch`` is called with the number of queries of every backend call (for metrics).
     A request larger than ``max_batch_size`` goes alone, never split. An error of a backend call reaches
-    every waiter of that batch; a cancelled waiter is dropped without disturbing the others. Closing this
+    every waiter of that batch; a cancelled waiter is dropped without disturbing the others, and a backend
+    call whose waiters were all cancelled is cancelled too. Closing this
     retriever runs what is queued, waits for calls in flight, then closes ``inner`` if ``close_inner``.
     """
 
@@ -152,6 +153,8 @@ class MicroBatchingRetriever:
                 task = loop.create_task(self._run_batch(k, batch))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+                for request in batch:
+                    request.future.add_done_callback(functools.partial(_abandon_if_unwanted, task, batch))
         self._rearm_timers(loop)
 
     def _take_batch(self, k: int) -> list[_Request]:
@@ -236,3 +239,11 @@ class MicroBatchingRetriever:
         self._closed = True
         if self._close_inner:
             await self.inner.aclose()
+
+
+def _abandon_if_unwanted(
+    task: asyncio.Task[None], batch: list[_Request], future: asyncio.Future[list[list[Passage]]]
+) -> None:
+    # Once every waiter of a batch has been cancelled, its backend call serves nobody: stop it.
+    if future.cancelled() and not task.done() and all(r.future.cancelled() for r in batch):
+        task.cancel()

@@ -10,9 +10,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hopgym.retrievers.base import Retriever
-
 from hopgym.errors import ConfigError, RetrieverError
+from hopgym.retrievers.base import Retriever
 from hopgym.types import Passage
 
 __all__ = ["CacheStats", "CachedRetriever", "normalize_query"]

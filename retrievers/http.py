@@ -28,9 +28,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal, get_args
 
 import httpx
-from hopgym.retrievers.corpus import split_contents
 
 from hopgym.errors import ConfigError, RetrieverError, RetrieverTimeout, RetrieverUnavailable
+from hopgym.retrievers.corpus import split_contents
 from hopgym.types import Passage
 
 __all__ = ["HttpApi", "HttpRetriever", "HttpRetrieverConfig", "HttpStats"]

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hopgym.errors import ConfigError, RetrieverError, RetrieverTimeout, RetrieverUnavailable, require
 from hopgym.retrievers.base import Retriever
 from hopgym.retrievers.batching import MicroBatchingRetriever
 from hopgym.retrievers.server_schemas import (
@@ -36,8 +37,6 @@ from hopgym.retrievers.server_schemas import (
     search_response,
 )
 from hopgym.retrievers.timeout import TimeoutRetriever
-
-from hopgym.errors import ConfigError, RetrieverError, RetrieverTimeout, RetrieverUnavailable, require
 from hopgym.types import Passage
 
 if TYPE_CHECKING:

@@ -7,9 +7,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from hopgym.retrievers.base import Retriever
-
 from hopgym.errors import ConfigError, RetrieverError, RetrieverTimeout
+from hopgym.retrievers.base import Retriever
 from hopgym.types import Passage
 
 __all__ = ["TimeoutRetriever"]

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; rerun with the same --output to resume[/yellow]")
         return 130
-    Console().print(summary)
+    print(summary)
     return 0
 
 

@@ -93,6 +93,7 @@ def _count_records(corpus: Path) -> int | None:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hopgym.retrievers.manifest import MANIFEST_NAME, build_index
@@ -115,7 +116,8 @@ def _build(args: argparse.Namespace) -> int:
             TextColumn("passages"),
             TimeElapsedColumn(),
         )
-        with Progress(*columns, transient=False) as bar:
+        # The bar goes to stderr so stdout carries only the manifest JSON.
+        with Progress(*columns, console=Console(stderr=True)) as bar:
             task = bar.add_task("index", total=total)
 
             def progress(done: int, reported_total: int | None) -> None:

@@ -19,13 +19,16 @@ def register(subparsers: Any) -> None:
         help="serve an index over HTTP (Search-R1 /retrieve, FlashRAG /search and /batch_search, "
         "R1-Searcher /queries)",
         description=(
-            "Serve a hopgym index directory over HTTP. Endpoints: POST /retrieve (Search-R1, verl, SkyRL-gym), "
-            "POST /search and /batch_search (ReSearch / FlashRAG), POST /queries (R1-Searcher), GET /health, "
-            "GET /metrics (Prometheus). Concurrent requests are micro-batched into shared backend calls."
+            "Serve a hopgym index directory over HTTP. Endpoints: POST /retrieve (Search-R1, verl, "
+            "SkyRL-gym), POST /search and /batch_search (ReSearch / FlashRAG), POST /queries (R1-Searcher), "
+            "GET /health, GET /metrics (Prometheus). Concurrent requests are micro-batched into shared "
+            "backend calls."
         ),
     )
     parser.add_argument("--index", required=True, metavar="DIR", help="index directory (hopgym index build)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, local only)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, local only)"
+    )
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     parser.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN' (default: none)")
     parser.add_argument("--max-k", type=int, default=1000, help="largest k a request may ask (default: 1000)")
@@ -45,7 +48,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--timeout-s", type=float, default=60.0, help="per-request backend time limit (default: 60 s)"
     )
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
     parser.set_defaults(handler=run)
 
 
@@ -71,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
         logger.error("%s", exc)
         return 2
     if args.host not in ("127.0.0.1", "localhost", "::1") and args.token is None:
-        logger.warning("serving on %s without --token: anyone who can reach this port can query the index", args.host)
+        logger.warning(
+            "serving on %s without --token: anyone who can reach this port can query the index", args.host
+        )
     app = create_app(retriever, config, close_retriever=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     return 0

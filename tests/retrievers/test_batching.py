@@ -22,9 +22,11 @@ class Recording:
         self.gate: asyncio.Event | None = None
         self.fail_on: str | None = None
         self.closed = 0
+        self.called = asyncio.Event()
 
     async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
         self.calls.append((list(queries), k))
+        self.called.set()
         if self.gate is not None:
             await self.gate.wait()
         if self.fail_on is not None and self.fail_on in queries:
@@ -139,7 +141,9 @@ async def test_cancelled_waiter_before_dispatch_is_dropped(passages, titles) -> 
     done = await asyncio.gather(*tasks, return_exceptions=True)
     assert isinstance(done[3], asyncio.CancelledError)
     expected = InMemoryBM25Retriever(passages).search_sync(titles[:10], 2)
-    assert [ids(d[0]) for i, d in enumerate(done) if i != 3] == [ids(h) for i, h in enumerate(expected) if i != 3]
+    assert [ids(d[0]) for i, d in enumerate(done) if i != 3] == [
+        ids(h) for i, h in enumerate(expected) if i != 3
+    ]
     assert inner.calls and titles[3] not in [q for call, _ in inner.calls for q in call]
     await batcher.aclose()
 
@@ -149,8 +153,7 @@ async def test_cancelled_waiter_after_dispatch_does_not_disturb_the_others(passa
     inner.gate = asyncio.Event()
     batcher = MicroBatchingRetriever(inner, max_batch_size=64, max_wait_ms=1.0)
     tasks = [asyncio.create_task(batcher.search([q], 2)) for q in titles[:5]]
-    while not inner.calls:
-        await asyncio.sleep(0.001)
+    await inner.called.wait()
     tasks[0].cancel()
     inner.gate.set()
     done = await asyncio.gather(*tasks, return_exceptions=True)
@@ -165,8 +168,7 @@ async def test_requests_queue_up_while_the_backend_is_busy(passages, titles) -> 
     inner.gate = asyncio.Event()
     batcher = MicroBatchingRetriever(inner, max_batch_size=64, max_wait_ms=0.5, max_concurrency=1)
     first = asyncio.create_task(batcher.search([titles[0]], 2))
-    while not inner.calls:
-        await asyncio.sleep(0.001)
+    await inner.called.wait()
     later = [asyncio.create_task(batcher.search([q], 2)) for q in titles[1:21]]
     await asyncio.sleep(0.02)  # far past max_wait: still queued, because the only slot is busy
     assert len(inner.calls) == 1 and batcher.pending_queries == 20
@@ -228,8 +230,13 @@ async def test_wrong_length_answer_is_an_error() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_batch_size": 0}, {"max_batch_size": 2.5}, {"max_wait_ms": -1}, {"max_wait_ms": float("nan")},
-     {"max_concurrency": 0}],
+    [
+        {"max_batch_size": 0},
+        {"max_batch_size": 2.5},
+        {"max_wait_ms": -1},
+        {"max_wait_ms": float("nan")},
+        {"max_concurrency": 0},
+    ],
 )
 def test_bad_settings_are_config_errors(passages, kwargs) -> None:
     with pytest.raises(ConfigError, match=next(iter(kwargs))):

@@ -59,7 +59,9 @@ async def test_only_misses_reach_the_backend_in_one_call(inner: Recording) -> No
     await cache.search(["Shirley Temple"], 3)
     results = await cache.search(["Janet Waldo", "shirley temple", "Lord High Treasurer", "janet  waldo"], 3)
     assert inner.calls[1] == ["Janet Waldo", "Lord High Treasurer"]
-    expected = await inner.inner.search(["Janet Waldo", "Shirley Temple", "Lord High Treasurer", "Janet Waldo"], 3)
+    expected = await inner.inner.search(
+        ["Janet Waldo", "Shirley Temple", "Lord High Treasurer", "Janet Waldo"], 3
+    )
     assert [ids(h) for h in results] == [ids(h) for h in expected]
     assert (cache.stats.hits, cache.stats.misses) == (2, 3)  # the repeated "janet  waldo" is a hit
 

@@ -1,4 +1,4 @@
-"""HttpRetriever: retry/backoff policy against httpx.MockTransport, and the real hopgym server under uvicorn."""
+"""HttpRetriever: retry/backoff policy against httpx.MockTransport, and the real server under uvicorn."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import asyncio
 import json
 import random
 from collections.abc import Callable, Sequence
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import httpx
 import pytest
@@ -23,8 +23,14 @@ BASE = "http://retriever.test:8000"
 OK_BODY = {
     "result": [
         [
-            {"document": {"id": "7", "contents": '"Shirley Temple"\nShirley Temple Black was an actress.'}, "score": 9.5},
-            {"document": {"id": "8", "contents": '"Janet Waldo"\nJanet Waldo was a voice actress.'}, "score": 4.25},
+            {
+                "document": {"id": "7", "contents": '"Shirley Temple"\nShirley Temple Black was an actress.'},
+                "score": 9.5,
+            },
+            {
+                "document": {"id": "8", "contents": '"Janet Waldo"\nJanet Waldo was a voice actress.'},
+                "score": 4.25,
+            },
         ]
     ]
 }
@@ -33,7 +39,9 @@ OK_BODY = {
 class Recorder:
     """The mock server: answers from a list of canned outcomes and records every request."""
 
-    def __init__(self, outcomes: Sequence[httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]]):
+    def __init__(
+        self, outcomes: Sequence[httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]]
+    ):
         self.outcomes = list(outcomes)
         self.requests: list[httpx.Request] = []
 
@@ -58,7 +66,11 @@ def make(recorder: Recorder, delays: list[float] | None = None, **kwargs: object
     options: dict[str, object] = {"backoff_base_s": 0.1, "backoff_max_s": 2.0}
     options.update(kwargs)
     return HttpRetriever(
-        BASE, transport=httpx.MockTransport(recorder), sleep=sleep, rng=random.Random(0), **options  # type: ignore[arg-type]
+        BASE,
+        transport=httpx.MockTransport(recorder),
+        sleep=sleep,
+        rng=random.Random(0),
+        **options,  # type: ignore[arg-type]
     )
 
 
@@ -78,7 +90,10 @@ async def test_hopgym_request_body_and_passage_mapping() -> None:
 
 
 async def test_flashrag_api_body_and_mapping() -> None:
-    docs = [[{"id": "1", "contents": '"A"\nalpha'}], [{"id": "2", "contents": '"B"\nbeta'}, {"id": "3", "contents": "gamma"}]]
+    docs = [
+        [{"id": "1", "contents": '"A"\nalpha'}],
+        [{"id": "2", "contents": '"B"\nbeta'}, {"id": "3", "contents": "gamma"}],
+    ]
     recorder = Recorder([httpx.Response(200, json=[docs, [[1.5], [2.0, 1.0]]])])
     retriever = make(recorder, api="flashrag")
     results = await retriever.search(["a", "b"], 2)
@@ -127,7 +142,9 @@ async def test_blank_queries_are_answered_locally_and_big_batches_are_split() ->
 
 
 async def test_5xx_is_retried_with_growing_jittered_backoff() -> None:
-    recorder = Recorder([httpx.Response(503), httpx.Response(502), httpx.Response(500), httpx.Response(200, json=OK_BODY)])
+    recorder = Recorder(
+        [httpx.Response(503), httpx.Response(502), httpx.Response(500), httpx.Response(200, json=OK_BODY)]
+    )
     delays: list[float] = []
     retriever = make(recorder, delays, max_retries=3)
     (hits,) = await retriever.search(["q"], 2)
@@ -173,13 +190,19 @@ async def test_persistent_504_ends_in_retriever_timeout() -> None:
 async def test_connection_errors_are_retried_then_unavailable() -> None:
     recorder = Recorder([httpx.ConnectError("connection refused")])
     retriever = make(recorder, [], max_retries=3)
-    with pytest.raises(RetrieverUnavailable, match="after 4 attempts.*ConnectError.*serve-retriever"):
+    with pytest.raises(RetrieverUnavailable, match=r"after 4 attempts.*ConnectError.*serve-retriever"):
         await retriever.search(["q"], 2)
     assert len(recorder.requests) == 4
 
 
 async def test_connection_error_then_success() -> None:
-    recorder = Recorder([httpx.ConnectError("refused"), httpx.RemoteProtocolError("dropped"), httpx.Response(200, json=OK_BODY)])
+    recorder = Recorder(
+        [
+            httpx.ConnectError("refused"),
+            httpx.RemoteProtocolError("dropped"),
+            httpx.Response(200, json=OK_BODY),
+        ]
+    )
     retriever = make(recorder, [], max_retries=3)
     assert len((await retriever.search(["q"], 2))[0]) == 2
     assert retriever.stats.attempts == 3
@@ -188,14 +211,18 @@ async def test_connection_error_then_success() -> None:
 async def test_read_timeout_is_a_retriever_timeout_without_retry() -> None:
     recorder = Recorder([httpx.ReadTimeout("slow")])
     retriever = make(recorder, [], max_retries=3, timeout_s=1.5)
-    with pytest.raises(RetrieverTimeout, match="did not answer within 1.5 s"):
+    with pytest.raises(RetrieverTimeout, match=r"did not answer within 1.5 s"):
         await retriever.search(["q"], 2)
     assert len(recorder.requests) == 1
 
 
 @pytest.mark.parametrize(
     ("status", "pattern"),
-    [(422, "HTTP 422: invalid request: 'topk'=5000 is out of range"), (401, "bearer token"), (404, "wrong api")],
+    [
+        (422, "HTTP 422: invalid request: 'topk'=5000 is out of range"),
+        (401, "bearer token"),
+        (404, "wrong api"),
+    ],
 )
 async def test_client_errors_are_config_errors_without_retry(status: int, pattern: str) -> None:
     body = {"error": "invalid request", "detail": "'topk'=5000 is out of range: use 1..1000"}
@@ -271,7 +298,9 @@ def ids(results: Sequence[Sequence[Passage]]) -> list[list[str]]:
 
 
 @pytest.mark.parametrize("api", ["hopgym", "search_r1", "flashrag"])
-async def test_every_api_against_the_real_server(bm25: InMemoryBM25Retriever, conformance_passages, api) -> None:
+async def test_every_api_against_the_real_server(
+    bm25: InMemoryBM25Retriever, conformance_passages, api
+) -> None:
     queries = [p.title for p in conformance_passages[40:50]] + ["   "]
     expected = bm25.search_sync(queries, 4)
     async with running_server(create_app(bm25)) as url:
@@ -287,7 +316,7 @@ async def test_every_api_against_the_real_server(bm25: InMemoryBM25Retriever, co
 async def test_token_protected_server(bm25: InMemoryBM25Retriever) -> None:
     async with running_server(create_app(bm25, ServerConfig(token="tok"))) as url:
         anonymous = HttpRetriever(url)
-        with pytest.raises(ConfigError, match="HTTP 401.*bearer token"):
+        with pytest.raises(ConfigError, match=r"HTTP 401.*bearer token"):
             await anonymous.search(["film"], 2)
         await anonymous.aclose()
         allowed = HttpRetriever(url, token="tok")
@@ -298,7 +327,7 @@ async def test_token_protected_server(bm25: InMemoryBM25Retriever) -> None:
 async def test_server_cap_on_k_is_a_config_error(bm25: InMemoryBM25Retriever) -> None:
     async with running_server(create_app(bm25, ServerConfig(max_k=5))) as url:
         retriever = HttpRetriever(url)
-        with pytest.raises(ConfigError, match="out of range: use 1..5"):
+        with pytest.raises(ConfigError, match=r"out of range: use 1..5"):
             await retriever.search(["film"], 6)
         await retriever.aclose()
 
@@ -340,7 +369,7 @@ async def test_client_rides_out_a_server_restart(bm25: InMemoryBM25Retriever) ->
 async def test_slow_backend_gives_client_side_timeout(bm25: InMemoryBM25Retriever) -> None:
     async with running_server(create_app(SlowRetriever(bm25, 0.5), ServerConfig(timeout_s=None))) as url:
         retriever = HttpRetriever(url, timeout_s=0.2)
-        with pytest.raises(RetrieverTimeout, match="did not answer within 0.2 s"):
+        with pytest.raises(RetrieverTimeout, match=r"did not answer within 0.2 s"):
             await retriever.search(["film"], 2)
         await retriever.aclose()
 
@@ -348,6 +377,8 @@ async def test_slow_backend_gives_client_side_timeout(bm25: InMemoryBM25Retrieve
 async def test_slow_backend_gives_server_side_timeout(bm25: InMemoryBM25Retriever) -> None:
     async with running_server(create_app(SlowRetriever(bm25, 0.5), ServerConfig(timeout_s=0.1))) as url:
         retriever = HttpRetriever(url, max_retries=1, backoff_base_s=0.01)
-        with pytest.raises(RetrieverTimeout, match="HTTP 504: retriever timeout: SlowRetriever did not answer"):
+        with pytest.raises(
+            RetrieverTimeout, match="HTTP 504: retriever timeout: SlowRetriever did not answer"
+        ):
             await retriever.search(["film"], 2)
         await retriever.aclose()

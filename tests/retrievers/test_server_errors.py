@@ -1,4 +1,4 @@
-"""The retriever server refuses bad requests with 4xx JSON errors, maps backend failures, and keeps serving."""
+"""The retriever server refuses bad requests with 4xx JSON errors, maps backend failures, keeps serving."""
 
 from __future__ import annotations
 
@@ -44,7 +44,12 @@ async def expect_error(response: httpx.Response, status: int, detail_part: str) 
         ("/retrieve", {"queries": ["film"], "topk": "3"}, 422, "'topk' must be an integer"),
         ("/retrieve", {"queries": ["film"], "topk": 2.5}, 422, "'topk' must be an integer"),
         ("/retrieve", {"queries": ["film"], "topk": True}, 422, "'topk' must be an integer"),
-        ("/retrieve", {"queries": ["film"], "return_scores": "yes"}, 422, "'return_scores' must be true or false"),
+        (
+            "/retrieve",
+            {"queries": ["film"], "return_scores": "yes"},
+            422,
+            "'return_scores' must be true or false",
+        ),
         ("/retrieve", {"query": 5}, 422, "'query' must be a string"),
         ("/retrieve", {"query": "a", "queries": ["b"]}, 422, "not both"),
         ("/retrieve", {"topk": 3}, 422, "missing 'queries'"),
@@ -65,7 +70,9 @@ async def test_bad_bodies_are_4xx_and_the_server_keeps_serving(client, path, bod
 
 
 async def test_malformed_json_is_400(client) -> None:
-    response = await client.post("/retrieve", content=b'{"queries": ["film"', headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/retrieve", content=b'{"queries": ["film"', headers={"Content-Type": "application/json"}
+    )
     await expect_error(response, 400, "malformed JSON")
     await expect_error(await client.post("/retrieve", content=b"\xff\xfe"), 400, "malformed JSON")
 
@@ -91,7 +98,9 @@ async def test_token_is_required_except_for_health(client) -> None:
         await expect_error(response, 401, "Authorization: Bearer")
         assert response.headers["www-authenticate"] == "Bearer"
         await expect_error(await anonymous.get("/metrics"), 401, "unauthorized")
-        wrong = await anonymous.post("/queries", json={"queries": ["film"]}, headers={"Authorization": "Bearer nope"})
+        wrong = await anonymous.post(
+            "/queries", json={"queries": ["film"]}, headers={"Authorization": "Bearer nope"}
+        )
         await expect_error(wrong, 401, "unauthorized")
         assert (await anonymous.get("/health")).status_code == 200
     assert (await client.get("/metrics")).status_code == 200
@@ -118,11 +127,31 @@ class Failing:
 @pytest.mark.parametrize(
     ("failure", "config", "status", "detail"),
     [
-        (Failing(RetrieverError("index file is corrupt")), ServerConfig(), 500, "retriever failed: index file is corrupt"),
-        (Failing(RetrieverUnavailable("elasticsearch is down")), ServerConfig(), 503, "elasticsearch is down"),
+        (
+            Failing(RetrieverError("index file is corrupt")),
+            ServerConfig(),
+            500,
+            "retriever failed: index file is corrupt",
+        ),
+        (
+            Failing(RetrieverUnavailable("elasticsearch is down")),
+            ServerConfig(),
+            503,
+            "elasticsearch is down",
+        ),
         (Failing(ConfigError("k too large for HNSW")), ServerConfig(), 422, "k too large"),
-        (Failing(RetrieverError("x"), delay_s=5.0), ServerConfig(timeout_s=0.05), 504, "Failing did not answer"),
-        (Failing(RetrieverError("x"), delay_s=5.0), ServerConfig(timeout_s=0.05, batching=False), 504, "within 0.05 s"),
+        (
+            Failing(RetrieverError("x"), delay_s=5.0),
+            ServerConfig(timeout_s=0.05),
+            504,
+            "Failing did not answer",
+        ),
+        (
+            Failing(RetrieverError("x"), delay_s=5.0),
+            ServerConfig(timeout_s=0.05, batching=False),
+            504,
+            "within 0.05 s",
+        ),
     ],
 )
 async def test_backend_failures_map_to_5xx_json(failure, config, status, detail) -> None:
@@ -162,8 +191,14 @@ def test_parse_retrieve_is_pure_and_typed() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_k": 0}, {"max_queries": -1}, {"max_body_bytes": 1.5}, {"max_wait_ms": -1.0}, {"timeout_s": 0.0},
-     {"token": "  "}],
+    [
+        {"max_k": 0},
+        {"max_queries": -1},
+        {"max_body_bytes": 1.5},
+        {"max_wait_ms": -1.0},
+        {"timeout_s": 0.0},
+        {"token": "  "},
+    ],
 )
 def test_bad_server_config(kwargs) -> None:
     with pytest.raises(ConfigError, match=next(iter(kwargs))):

@@ -40,21 +40,27 @@ def doc(p: Passage) -> dict[str, str]:
 
 async def post(client: httpx.AsyncClient, path: str, raw_json: str) -> object:
     # Raw bytes, so the body is exactly what the seed client puts on the wire.
-    response = await client.post(path, content=raw_json.encode(), headers={"Content-Type": "application/json"})
+    response = await client.post(
+        path, content=raw_json.encode(), headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     return response.json()
 
 
 async def test_search_r1_retrieve_with_scores(client, bm25) -> None:
-    body = await post(client, "/retrieve", f'{{"queries": ["{Q1}", "{Q2}"], "topk": 3, "return_scores": true}}')
+    body = await post(
+        client, "/retrieve", f'{{"queries": ["{Q1}", "{Q2}"], "topk": 3, "return_scores": true}}'
+    )
     expected = bm25.search_sync([Q1, Q2], 3)
     assert body == {"result": [[{"document": doc(p), "score": p.score} for p in hits] for hits in expected]}
     assert all(len(hits) == 3 for hits in body["result"])  # type: ignore[index]
 
 
 async def test_search_r1_retrieve_without_scores(client, bm25) -> None:
-    body = await post(client, "/retrieve", f'{{"queries": ["{Q1}", "{Q2}"], "topk": 3, "return_scores": false}}')
+    body = await post(
+        client, "/retrieve", f'{{"queries": ["{Q1}", "{Q2}"], "topk": 3, "return_scores": false}}'
+    )
     assert body == {"result": [[doc(p) for p in hits] for hits in bm25.search_sync([Q1, Q2], 3)]}
 
 
@@ -85,10 +91,17 @@ async def test_flashrag_search(client, bm25) -> None:
 
 async def test_flashrag_batch_search(client, bm25) -> None:
     expected = bm25.search_sync([Q1, Q2], 5)
-    body = await post(client, "/batch_search", f'{{"query": ["{Q1}", "{Q2}"], "top_n": 5, "return_score": false}}')
+    body = await post(
+        client, "/batch_search", f'{{"query": ["{Q1}", "{Q2}"], "top_n": 5, "return_score": false}}'
+    )
     assert body == [[doc(p) for p in hits] for hits in expected]
-    body = await post(client, "/batch_search", f'{{"query": ["{Q1}", "{Q2}"], "top_n": 5, "return_score": true}}')
-    assert body == [[[doc(p) for p in hits] for hits in expected], [[p.score for p in hits] for hits in expected]]
+    body = await post(
+        client, "/batch_search", f'{{"query": ["{Q1}", "{Q2}"], "top_n": 5, "return_score": true}}'
+    )
+    assert body == [
+        [[doc(p) for p in hits] for hits in expected],
+        [[p.score for p in hits] for hits in expected],
+    ]
 
 
 async def test_r1_searcher_queries(client, bm25) -> None:
@@ -153,7 +166,10 @@ async def test_concurrent_clients_share_backend_calls(bm25, conformance_passages
     queries = [p.title for p in conformance_passages[:40]]
     async with running_server(app) as url, httpx.AsyncClient(base_url=url) as http:
         responses = await asyncio.gather(
-            *(http.post("/retrieve", json={"queries": [q], "topk": 2, "return_scores": True}) for q in queries)
+            *(
+                http.post("/retrieve", json={"queries": [q], "topk": 2, "return_scores": True})
+                for q in queries
+            )
         )
     expected = bm25.search_sync(queries, 2)
     got = [[h["document"]["id"] for h in r.json()["result"][0]] for r in responses]

@@ -43,7 +43,9 @@ async def test_fast_calls_pass_through(bm25: InMemoryBM25Retriever) -> None:
     assert [p.id for p in hits] == [p.id for p in bm25.search_sync(["Shirley Temple"], 2)[0]]
 
 
-async def test_slow_call_raises_retriever_timeout_naming_backend_and_limit(bm25: InMemoryBM25Retriever) -> None:
+async def test_slow_call_raises_retriever_timeout_naming_backend_and_limit(
+    bm25: InMemoryBM25Retriever,
+) -> None:
     slow = SlowRetriever(bm25, 10.0)
     retriever = TimeoutRetriever(slow, 0.05)
     loop = asyncio.get_running_loop()

@@ -1,0 +1,142 @@
+"""``hopgym index build|info`` and ``hopgym search``, driven through their argparse registration."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hopgym.cli import index as cli_index
+from hopgym.cli import search as cli_search
+
+pytest.importorskip("bm25s")
+
+PASSAGES = [
+    {
+        "id": "a",
+        "title": "Mount Everest",
+        "text": "Mount Everest is Earth's highest mountain above sea level.",
+    },
+    {"id": "b", "title": "Nile", "text": "The Nile is a major north-flowing river in northeastern Africa."},
+    {"id": "c", "title": "Sahara", "text": "The Sahara is a desert spanning North Africa."},
+]
+
+# A stand-in for `hopgym` until the lead adds "index" and "search" to hopgym.cli._COMMAND_MODULES.
+_RUNNER = """
+import argparse, sys
+from hopgym.cli import index, search
+parser = argparse.ArgumentParser(prog="hopgym")
+sub = parser.add_subparsers()
+index.register(sub)
+search.register(sub)
+args = parser.parse_args(sys.argv[1:])
+sys.exit(args.handler(args))
+"""
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hopgym")
+    sub = parser.add_subparsers()
+    cli_index.register(sub)
+    cli_search.register(sub)
+    args = parser.parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in PASSAGES))
+    return path
+
+
+def test_build_info_and_search(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "idx"
+    argv = ["index", "build", "--corpus", str(corpus), "--out", str(out), "--k1", "1.2", "--stemmer", "none"]
+    assert _run([*argv, "--option", "b=0.75", "--option", 'stopwords="en_plus"']) == 0
+    captured = capsys.readouterr()
+    manifest = json.loads(captured.out)
+    assert manifest["backend"] == "bm25" and manifest["passage_count"] == 3
+    assert manifest["params"]["k1"] == 1.2 and manifest["params"]["b"] == 0.75
+    assert manifest["encoder"]["stemmer"] is None and manifest["encoder"]["stopwords"] == "en_plus"
+
+    assert _run(["index", "info", str(out)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["passage_count"] == 3 and info["size_bytes"] > 0
+
+    assert _run(["search", "--index", str(out), "river in Africa", "-k", "2"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert [h["id"] for h in hits] == ["b", "c"]
+    assert set(hits[0]) == {"id", "title", "text", "score"} and hits[0]["score"] > hits[1]["score"]
+
+
+def test_build_refuses_to_overwrite_without_force(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["index", "build", "--corpus", str(corpus), "--out", str(tmp_path / "idx"), "--no-progress"]
+    assert _run(argv) == 0
+    capsys.readouterr()
+    assert _run(argv) == 2
+    assert "already holds an index" in capsys.readouterr().err
+    assert _run([*argv, "--force"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["index", "build", "--corpus", "{corpus}", "--out", "{tmp}/x", "--option", "k1"],
+            "expected KEY=VALUE",
+        ),
+        (
+            ["index", "build", "--corpus", "{corpus}", "--out", "{tmp}/x", "--option", "k1=-3"],
+            "k1 must be >= 0",
+        ),
+        (["index", "build", "--corpus", "{tmp}/missing.jsonl", "--out", "{tmp}/x"], "not found"),
+        (["index", "info", "{tmp}"], "not a hopgym index directory"),
+        (["search", "--index", "{tmp}/nothing", "q"], "does not exist"),
+        (["search", "--index", "memory:{corpus}", "q", "-k", "0"], "k must be"),
+    ],
+)
+def test_errors_exit_2_with_the_message(
+    argv: list[str], message: str, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    filled = [a.format(corpus=corpus, tmp=tmp_path) for a in argv]
+    assert _run(filled) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_index_without_action_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(["index"]) == 2
+    assert "build" in capsys.readouterr().out
+
+
+def test_search_memory_spec(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(["search", "--index", f"memory:{corpus}", "highest mountain", "-k", "1"]) == 0
+    assert [h["id"] for h in json.loads(capsys.readouterr().out)] == ["a"]
+
+
+@pytest.mark.slow
+def test_build_and_search_in_a_subprocess(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "idx"
+    build = subprocess.run(
+        [sys.executable, "-c", _RUNNER, "index", "build", "--corpus", str(corpus), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert build.returncode == 0, build.stderr
+    assert json.loads(build.stdout)["passage_count"] == 3
+    search = subprocess.run(
+        [sys.executable, "-c", _RUNNER, "search", "--index", str(out), "desert North Africa", "-k", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert search.returncode == 0, search.stderr
+    assert [h["id"] for h in json.loads(search.stdout)] == ["c"]
