@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from hopgym.envs.hopworld import RELATIONS, find_object, search_query
-from hopgym.retrievers.base import Retriever
-
 from hopgym.errors import DataError
+from hopgym.retrievers.base import Retriever
 from hopgym.types import Passage, Task
 
 __all__ = ["HopWorldOracle", "OracleRun", "format_plain", "run_oracle"]

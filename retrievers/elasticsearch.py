@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hopgym.errors import ConfigError, DataError, HopgymError, RetrieverError, RetrieverTimeout
 from hopgym.retrievers.corpus import corpus_fingerprint, iter_passages
 from hopgym.retrievers.elasticsearch_config import (
     MAX_RESULT_WINDOW,
@@ -35,8 +36,6 @@ from hopgym.retrievers.elasticsearch_errors import api_failure, client_failure
 from hopgym.retrievers.elasticsearch_index import create_index, delete_index, index_passages, make_client
 from hopgym.retrievers.manifest import IndexManifest, ProgressFn, new_manifest, read_manifest
 from hopgym.retrievers.search_args import check_search_args
-
-from hopgym.errors import ConfigError, DataError, HopgymError, RetrieverError, RetrieverTimeout
 from hopgym.types import Passage
 
 if TYPE_CHECKING:

@@ -17,9 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
 
-from hopgym.retrievers.corpus import CorpusFormat
-
 from hopgym.errors import ConfigError
+from hopgym.retrievers.corpus import CorpusFormat
 
 __all__ = [
     "ANALYZERS",

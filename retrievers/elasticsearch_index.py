@@ -15,11 +15,10 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from hopgym.errors import ConfigError, DataError, HopgymError, RetrieverUnavailable, require
 from hopgym.retrievers.elasticsearch_config import BulkSettings, ElasticsearchConnection, IndexSettings
 from hopgym.retrievers.elasticsearch_errors import client_failure, error_type_and_reason
 from hopgym.retrievers.manifest import ProgressFn
-
-from hopgym.errors import ConfigError, DataError, HopgymError, require
 from hopgym.types import Passage
 
 if TYPE_CHECKING:
@@ -158,22 +157,19 @@ async def index_passages(
     """Stream passages into an existing index with ``async_streaming_bulk``, then refresh it.
 
     Returns the number of documents the index holds afterwards. Passages the server rejects are a
-    :class:`DataError` naming the first few ids and reasons.
+    :class:`DataError` naming the first few ids and reasons; passages still refused with 429 after
+    ``bulk.max_retries`` retries are a :class:`RetrieverUnavailable`.
     """
     helpers: Any = require("elasticsearch.helpers", extra="elasticsearch", purpose="bulk indexing")
     source = iter(passages)
-    sent = 0
+    done = 0
     failures: list[str] = []
-    n_failed = 0
+    n_failed = n_throttled = count = 0
 
     async def actions() -> AsyncIterator[dict[str, Any]]:
-        nonlocal sent
         async for chunk in _chunks(source, bulk.chunk_size):
             for passage in chunk:
                 yield passage_action(passage, index_name)
-            sent += len(chunk)
-            if progress is not None:
-                progress(sent, None)
 
     try:
         async for ok, item in helpers.async_streaming_bulk(
@@ -186,32 +182,44 @@ async def index_passages(
             max_backoff=bulk.max_backoff,
             raise_on_error=False,
         ):
-            if not ok:
-                n_failed += 1
-                if len(failures) < _SHOWN_FAILURES:
-                    result: dict[str, Any] = next(iter(item.values()), {}) if isinstance(item, dict) else {}
-                    error_type, reason = error_type_and_reason({"error": result.get("error")})
-                    failures.append(f"id {result.get('_id')!r}: {error_type} {reason}".strip())
-        await client.indices.put_settings(index=index_name, settings={"refresh_interval": None})
-        await client.indices.refresh(index=index_name)
-        count = int((await client.count(index=index_name))["count"])
+            done += 1
+            if progress is not None and done % bulk.chunk_size == 0:
+                progress(done, None)
+            if ok:
+                continue
+            n_failed += 1
+            result: dict[str, Any] = next(iter(item.values()), {}) if isinstance(item, dict) else {}
+            n_throttled += result.get("status") == 429
+            if len(failures) < _SHOWN_FAILURES:
+                error_type, reason = error_type_and_reason({"error": result.get("error")})
+                failures.append(f"id {result.get('_id')!r}: {error_type} {reason}".strip())
+        if n_failed == 0:
+            await client.indices.put_settings(index=index_name, settings={"refresh_interval": None})
+            await client.indices.refresh(index=index_name)
+            count = int((await client.count(index=index_name))["count"])
     except HopgymError:
         raise
     except Exception as exc:
         raise client_failure(exc, action="bulk indexing", url=connection.url, index=index_name) from exc
+    if n_throttled:
+        raise RetrieverUnavailable(
+            f"Elasticsearch at {connection.url} kept refusing {n_throttled} passages with 429 (too many "
+            f"requests) after {bulk.max_retries} retries; raise max_retries/max_backoff, lower chunk_size, "
+            "or index when the cluster is less busy"
+        )
     if n_failed:
         raise DataError(
-            f"the server rejected {n_failed} of {sent} passages ({'; '.join(failures)}); fix those records "
+            f"the server rejected {n_failed} of {done} passages ({'; '.join(failures)}); fix those records "
             "and rebuild with overwrite=true",
             path=connection.url,
         )
     if progress is not None:
-        progress(sent, sent)
-    if count != sent:
+        progress(done, done)
+    if count != done:
         logger.warning(
             "elasticsearch: sent %d passages but index %r holds %d documents (repeated passage ids overwrite "
             "each other)",
-            sent,
+            done,
             index_name,
             count,
         )

@@ -110,6 +110,9 @@ class InMemoryBM25Retriever:
 
     async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
         passages, index = self._check(k)
+        if isinstance(queries, str):
+            # A bare string is a Sequence[str] too, and would be searched one character at a time.
+            raise ConfigError("queries must be a list of query strings, not a single string: use [query]")
         queries = list(queries)
         if len(queries) * max(len(passages), 1) <= _INLINE_WORK_LIMIT:
             return [_search_one(passages, index, q, k) for q in queries]

@@ -103,7 +103,8 @@ def _query_list(value: Any, field: str, limits: Limits) -> tuple[str, ...]:
 def _k(body: Mapping[str, Any], field: str, default: int, limits: Limits) -> int:
     value = body.get(field)
     if value is None:
-        return default
+        # A client that did not ask for a k should not be refused for the server's own default.
+        return min(default, limits.max_k)
     if isinstance(value, bool) or not isinstance(value, int):
         raise _invalid(f"'{field}' must be an integer, got {type(value).__name__}")
     if not 1 <= value <= limits.max_k:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import TypeGuard
 
 from hopgym.envs.hopworld.relations import MAX_PARAPHRASES, MAX_QUESTION_PARAPHRASES, EntityType
-
 from hopgym.errors import ConfigError
 
 __all__ = ["MAX_FACTS_PER_PASSAGE", "MAX_HOPS", "MIN_ENTITIES", "MIN_HOPS", "HopWorldConfig"]

@@ -6,7 +6,8 @@ its config, and changing one knob (say ``distractors``) leaves what earlier stag
 Why every question is solvable with BM25 at k=3: each name is made of stems no other entity uses (a
 look-alike changes one stem), each relation's templates, and only those, contain its keyword, and a fact is
 stated in a passage titled by its subject. So for the query ``"<subject> <keyword>"`` the passage stating the
-fact is the only one holding every query token, with the name twice (title and sentence).
+fact holds every query token, with the name twice (title and sentence); other passages name the subject at
+most once and look-alikes miss a name token, so it ranks first (tests/agents/test_oracle.py checks this).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from hopgym.envs.hopworld.relations import (
     template_words,
 )
 from hopgym.envs.hopworld.world import Entity, Fact, HopWorld
-
 from hopgym.errors import ConfigError
 from hopgym.types import Passage, Task
 

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from hopgym.envs.hopworld.config import HopWorldConfig
 from hopgym.envs.hopworld.relations import EntityType
-
 from hopgym.types import Passage, Task
 
 if TYPE_CHECKING:

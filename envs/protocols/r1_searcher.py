@@ -16,7 +16,6 @@ from hopgym.envs.protocols.tag_parsing import (
     find_first_action,
 )
 from hopgym.envs.protocols.templates import TemplatedProtocol
-
 from hopgym.types import ParsedAction, Passage
 
 __all__ = ["R1SearcherProtocol"]

@@ -10,7 +10,6 @@ from hopgym.envs.protocols.r1_searcher import R1SearcherProtocol
 from hopgym.envs.protocols.research import ReSearchProtocol
 from hopgym.envs.protocols.search_r1 import SearchR1Protocol
 from hopgym.envs.protocols.tool_call import ToolCallProtocol
-
 from hopgym.errors import ConfigError
 
 __all__ = ["PROTOCOL_NAMES", "ProtocolFactory", "available_protocols", "get_protocol", "register_protocol"]

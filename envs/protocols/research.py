@@ -18,7 +18,6 @@ from hopgym.envs.protocols.tag_parsing import (
     last_boxed_content,
 )
 from hopgym.envs.protocols.templates import TemplatedProtocol
-
 from hopgym.types import ParsedAction, Passage
 
 __all__ = ["ReSearchProtocol"]

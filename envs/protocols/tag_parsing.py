@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from hopgym.envs.protocols.base import MAX_QUERY_CHARS
-
 from hopgym.types import ParsedAction
 
 __all__ = [

@@ -16,7 +16,6 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from hopgym.envs.protocols.base import ChatMessage
-
 from hopgym.errors import ConfigError
 from hopgym.types import ParsedAction, Task
 

@@ -1,16 +1,18 @@
 """Property-based fuzzing of every protocol parser, and render/parse round trips.
 
-Turns are built from each protocol's tag fragments mixed with random text, so the generator reaches nested,
-unclosed, repeated and stray tags far more often than random text alone would.
+Turns concatenate tag fragments, random text and well-formed actions with random content, so the generator
+reaches valid, nested, unclosed, repeated and stray tags far more often than random text alone would.
 """
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from hopgym.envs.protocols import MAX_QUERY_CHARS, ActionProtocol, get_protocol
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hopgym.envs.protocols import MAX_QUERY_CHARS, ActionProtocol, get_protocol
 from hopgym.types import ParsedAction
 
 COMMON = [
@@ -89,9 +91,23 @@ FULL = settings(
 ALL_TAGS = sorted({f for frags in FRAGMENTS.values() for f in frags if f.startswith("<") and len(f) > 1})
 
 
+def hermes(tool: str, argument: str, value: str) -> str:
+    return f'<tool_call>{{"name": "{tool}", "arguments": {{"{argument}": {json.dumps(value)}}}}}</tool_call>'
+
+
 def turns(name: str) -> st.SearchStrategy[str]:
-    piece = st.one_of(st.sampled_from(FRAGMENTS[name]), st.text(max_size=12))
-    return st.lists(piece, max_size=30).map("".join)
+    """Tag fragments, random text, and well-formed actions with random content, concatenated."""
+    protocol = get_protocol(name)
+    pieces = [
+        st.sampled_from(FRAGMENTS[name]),
+        st.text(max_size=12),
+        st.text(max_size=20).map(protocol.render_search),
+        st.text(max_size=20).map(protocol.render_answer),
+    ]
+    if name == "tool_call":
+        pieces.append(st.text(max_size=20).map(lambda q: hermes("search", "query", q)))
+        pieces.append(st.text(max_size=20).map(lambda a: hermes("answer", "answer", a)))
+    return st.lists(st.one_of(pieces), max_size=30).map("".join)
 
 
 def check_invariants(protocol: ActionProtocol, action: ParsedAction) -> None:

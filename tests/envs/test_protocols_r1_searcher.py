@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hopgym.envs.protocols import MAX_QUERY_CHARS, ActionProtocol, R1SearcherProtocol, SearchR1Protocol
 
+from hopgym.envs.protocols import MAX_QUERY_CHARS, ActionProtocol, R1SearcherProtocol, SearchR1Protocol
 from hopgym.types import ParsedAction, Passage, Task
 
 PROTOCOL = R1SearcherProtocol()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hopgym.envs.protocols import MAX_QUERY_CHARS, ActionProtocol, ReSearchProtocol
 
+from hopgym.envs.protocols import MAX_QUERY_CHARS, ActionProtocol, ReSearchProtocol
 from hopgym.types import ParsedAction, Passage, Task
 
 PROTOCOL = ReSearchProtocol()

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from hopgym.envs.protocols import MAX_QUERY_CHARS, ActionProtocol, SearchR1Protocol
 
+from hopgym.envs.protocols import MAX_QUERY_CHARS, ActionProtocol, SearchR1Protocol
 from hopgym.types import ParsedAction, Passage, Task
 
 PROTOCOL = SearchR1Protocol()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hopgym.envs.protocols import R1SearcherProtocol, ReSearchProtocol, SearchR1Protocol, ToolCallProtocol
 from hopgym.envs.protocols.tag_parsing import (
     ActionTags,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from hopgym.envs.protocols import (
     PROTOCOL_NAMES,
     ActionProtocol,
@@ -21,7 +22,6 @@ from hopgym.envs.protocols import (
     register_protocol,
     registry,
 )
-
 from hopgym.errors import ConfigError
 from hopgym.types import ParsedAction, Task
 
@@ -44,7 +44,7 @@ def test_names_and_classes() -> None:
     assert available_protocols()[:4] == PROTOCOL_NAMES
     for name in PROTOCOL_NAMES:
         protocol = get_protocol(name)
-        assert type(protocol) is CLASSES[name]
+        assert isinstance(protocol, CLASSES[name])
         assert protocol.name == name
         assert isinstance(protocol, ActionProtocol)
 
@@ -173,7 +173,7 @@ def test_protocols_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         protocol.prompt_template = "{question}"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
-        protocol.name = "other"  # type: ignore[misc]
+        protocol.name = "other"
 
 
 @pytest.mark.usefixtures("clean_registry")
@@ -197,6 +197,6 @@ def test_register_protocol_rejects_bad_input() -> None:
         register_protocol(" ", SearchR1Protocol)
     with pytest.raises(ConfigError, match="must be callable"):
         register_protocol("x", "not callable")  # type: ignore[arg-type]
-    register_protocol("broken", lambda **_: object())
+    register_protocol("broken", lambda **_: object())  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="returned object, not an ActionProtocol"):
         get_protocol("broken")

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from hopgym.envs.protocols import MAX_QUERY_CHARS, ActionProtocol, ToolCallProtocol
 
+from hopgym.envs.protocols import MAX_QUERY_CHARS, ActionProtocol, ToolCallProtocol
 from hopgym.errors import ConfigError
 from hopgym.types import ParsedAction, Passage, Task
 

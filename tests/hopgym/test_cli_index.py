@@ -100,7 +100,7 @@ def test_build_refuses_to_overwrite_without_force(
         (["index", "build", "--corpus", "{tmp}/missing.jsonl", "--out", "{tmp}/x"], "not found"),
         (["index", "info", "{tmp}"], "not a hopgym index directory"),
         (["search", "--index", "{tmp}/nothing", "q"], "does not exist"),
-        (["search", "--index", "memory:{corpus}", "q", "-k", "0"], "k must be"),
+        (["search", "--index", "memory:{corpus}", "q", "-k", "0"], "passages per query"),
     ],
 )
 def test_errors_exit_2_with_the_message(

@@ -12,14 +12,16 @@ import pytest_asyncio
 from hopgym.errors import ConfigError, RetrieverError, RetrieverUnavailable
 from hopgym.retrievers.memory import InMemoryBM25Retriever
 from hopgym.retrievers.server_app import ServerConfig, create_app, running_server
-from hopgym.retrievers.server_schemas import Limits, RequestError, parse_retrieve
 from hopgym.types import Passage
 
 CONFIG = ServerConfig(token="t0ken", max_k=50, max_queries=20, max_body_bytes=4096)
 AUTH = {"Authorization": "Bearer t0ken"}
 
 
-@pytest_asyncio.fixture
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def client(conformance_passages: list[Passage]) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(InMemoryBM25Retriever(conformance_passages), CONFIG, close_retriever=True)
     async with running_server(app) as url, httpx.AsyncClient(base_url=url, headers=AUTH) as http:
@@ -178,28 +180,3 @@ async def test_shutdown_closes_the_retriever_only_when_asked(conformance_passage
     async with running_server(create_app(lent)):
         pass
     assert owned.closed and not lent.closed
-
-
-def test_parse_retrieve_is_pure_and_typed() -> None:
-    limits = Limits(max_k=10, max_queries=5)
-    request = parse_retrieve({"queries": ["a", "b"], "topk": 4, "return_scores": True, "extra": 1}, limits)
-    assert (request.queries, request.k, request.scores) == (("a", "b"), 4, True)
-    with pytest.raises(RequestError) as info:
-        parse_retrieve({"queries": ["a"], "topk": 11}, limits)
-    assert info.value.status == 422 and info.value.body()["error"] == "invalid request"
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"max_k": 0},
-        {"max_queries": -1},
-        {"max_body_bytes": 1.5},
-        {"max_wait_ms": -1.0},
-        {"timeout_s": 0.0},
-        {"token": "  "},
-    ],
-)
-def test_bad_server_config(kwargs) -> None:
-    with pytest.raises(ConfigError, match=next(iter(kwargs))):
-        ServerConfig(**kwargs)

@@ -16,19 +16,21 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hopgym.retrievers.memory import InMemoryBM25Retriever
 from hopgym.retrievers.server_app import create_app, running_server
-from hopgym.retrievers.server_schemas import r1_line
 from hopgym.types import Passage
 
 Q1 = "Who portrayed Corliss Archer in the film Kiss and Tell?"
 Q2 = "What government position was held by Shirley Temple?"
 
 
-@pytest.fixture
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module")
 def bm25(conformance_passages: list[Passage]) -> InMemoryBM25Retriever:
     return InMemoryBM25Retriever(conformance_passages)
 
 
-@pytest_asyncio.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def client(bm25: InMemoryBM25Retriever) -> AsyncIterator[httpx.AsyncClient]:
     async with running_server(create_app(bm25)) as url, httpx.AsyncClient(base_url=url) as http:
         yield http
@@ -118,14 +120,6 @@ async def test_r1_searcher_queries(client, bm25) -> None:
     assert len(body["answers"][0]) == 3  # type: ignore[index]
 
 
-def test_r1_line_keeps_numeric_ids_and_protects_numeric_titles() -> None:
-    assert r1_line(Passage("12345", "Alabama", "A state."), 0) == "12345\tAlabama   A state."
-    line = r1_line(Passage("hp-1", "1984 Summer Olympics", "Games in LA."), 2)
-    assert line == "2\t1984 Summer Olympics   Games in LA."
-    assert re.sub(r"^\d+\s+", "", line) == "1984 Summer Olympics   Games in LA."
-    assert r1_line(Passage("9", "", "untitled text"), 0) == "9\tuntitled text"
-
-
 async def test_blank_query_in_a_batch_gets_an_empty_list(client) -> None:
     body = await post(client, "/retrieve", f'{{"queries": ["   ", "{Q1}"], "topk": 2}}')
     assert body["result"][0] == [] and len(body["result"][1]) == 2  # type: ignore[index]
@@ -137,7 +131,12 @@ async def test_health(client) -> None:
     assert response.json() == {"status": "healthy", "retriever": "InMemoryBM25Retriever", "batching": True}
 
 
-async def test_metrics_count_requests_batches_and_latency(client) -> None:
+async def test_metrics_count_requests_batches_and_latency(bm25) -> None:
+    async with running_server(create_app(bm25)) as url, httpx.AsyncClient(base_url=url) as client:
+        await check_metrics(client)
+
+
+async def check_metrics(client: httpx.AsyncClient) -> None:
     for _ in range(3):
         await post(client, "/retrieve", f'{{"queries": ["{Q1}", "{Q2}"], "topk": 2}}')
     await post(client, "/queries", f'{{"queries": ["{Q1}"], "k": 1}}')

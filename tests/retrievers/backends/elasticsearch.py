@@ -11,6 +11,7 @@ The Elasticsearch test files load this module by path for :func:`es_server` and 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import signal
@@ -38,10 +39,20 @@ _READY_TIMEOUT_S = 30.0
 
 
 def noida_binary() -> str | None:
-    """The noida-db executable: $HOPGYM_NOIDA_DB, then PATH, then next to this Python (a venv's bin/)."""
+    """The noida-db server executable: $HOPGYM_NOIDA_DB, the binary inside the installed noida_db package,
+    then a ``noida-db`` on PATH or next to this Python.
+
+    The package's binary is preferred over its console script, a Python wrapper that runs the binary as a
+    child process: started directly, the server is our own child and is reaped when it stops.
+    """
     explicit = os.environ.get(ENV_BINARY)
     if explicit:
         return explicit
+    spec = importlib.util.find_spec("noida_db")
+    if spec is not None and spec.origin is not None:
+        packaged = Path(spec.origin).parent / "noida-db"
+        if packaged.is_file() and os.access(packaged, os.X_OK):
+            return str(packaged)
     found = shutil.which("noida-db")
     if found:
         return found
@@ -69,16 +80,26 @@ def _free_port() -> int:
         return port
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    # The noida-db console script is a Python wrapper that runs the real binary as a child: signal the group.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _stop(process: subprocess.Popen[bytes], port: int) -> None:
+    # Signal the whole process group (a console-script wrapper would otherwise leave the server running),
+    # then wait until the port is closed: the server finishes in-flight requests before exiting.
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+            os.killpg(process.pid, sig)
+        deadline = time.monotonic() + 10
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+        while time.monotonic() < deadline and _port_open(port):
+            time.sleep(0.05)
+        if process.poll() is not None and not _port_open(port):
+            return
+    raise RuntimeError(f"noida-db (pid {process.pid}) did not stop; port {port} is still open")
 
 
 class NoidaServer:
@@ -92,6 +113,7 @@ class NoidaServer:
         self.log_path = data_dir / "noida.log"
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self._stopped = False
         command = [
             binary,
             "start",
@@ -106,7 +128,11 @@ class NoidaServer:
         ]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         try:
             self._wait_ready()
@@ -134,8 +160,9 @@ class NoidaServer:
             return "(no log)"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            _stop(self.process)
+        if not self._stopped:
+            self._stopped = True
+            _stop(self.process, self.port)
 
 
 @contextlib.contextmanager
