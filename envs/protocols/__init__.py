@@ -22,6 +22,7 @@ observation bytes; ``render_search``/``render_answer`` give text that ``parse`` 
 from __future__ import annotations
 
 from hopgym.envs.protocols.base import MAX_QUERY_CHARS, ActionProtocol, ChatMessage
+from hopgym.envs.protocols.prompt_templates import TemplatedProtocol, builtin_template, load_template
 from hopgym.envs.protocols.r1_searcher import R1SearcherProtocol
 from hopgym.envs.protocols.registry import (
     PROTOCOL_NAMES,
@@ -32,7 +33,6 @@ from hopgym.envs.protocols.registry import (
 )
 from hopgym.envs.protocols.research import ReSearchProtocol
 from hopgym.envs.protocols.search_r1 import SearchR1Protocol
-from hopgym.envs.protocols.templates import TemplatedProtocol, builtin_template, load_template
 from hopgym.envs.protocols.tool_call import ANSWER_TOOL, SEARCH_TOOL, ToolCallProtocol
 
 __all__ = [

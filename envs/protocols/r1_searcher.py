@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hopgym.envs.protocols.prompt_templates import TemplatedProtocol
 from hopgym.envs.protocols.tag_parsing import (
     THINK_CLOSE,
     THINK_OPEN,
@@ -15,7 +16,6 @@ from hopgym.envs.protocols.tag_parsing import (
     clean_query,
     find_first_action,
 )
-from hopgym.envs.protocols.templates import TemplatedProtocol
 from hopgym.types import ParsedAction, Passage
 
 __all__ = ["R1SearcherProtocol"]

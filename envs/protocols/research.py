@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hopgym.envs.protocols.prompt_templates import TemplatedProtocol
 from hopgym.envs.protocols.tag_parsing import (
     THINK_CLOSE,
     THINK_OPEN,
@@ -17,7 +18,6 @@ from hopgym.envs.protocols.tag_parsing import (
     find_first_action,
     last_boxed_content,
 )
-from hopgym.envs.protocols.templates import TemplatedProtocol
 from hopgym.types import ParsedAction, Passage
 
 __all__ = ["ReSearchProtocol"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hopgym.envs.protocols.base import ChatMessage
+from hopgym.envs.protocols.prompt_templates import TemplatedProtocol
 from hopgym.envs.protocols.tag_parsing import (
     THINK_CLOSE,
     THINK_OPEN,
@@ -17,7 +18,6 @@ from hopgym.envs.protocols.tag_parsing import (
     drop_think_blocks,
     find_first_action,
 )
-from hopgym.envs.protocols.templates import TemplatedProtocol
 from hopgym.types import ParsedAction, Passage, Task
 
 __all__ = ["SearchR1Protocol"]

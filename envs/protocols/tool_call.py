@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hopgym.envs.protocols.base import ChatMessage
+from hopgym.envs.protocols.prompt_templates import TemplatedProtocol
 from hopgym.envs.protocols.tag_parsing import THINK_CLOSE, THINK_OPEN, clean_query, drop_think_blocks
-from hopgym.envs.protocols.templates import TemplatedProtocol
 from hopgym.errors import ConfigError
 from hopgym.types import ParsedAction, Passage
 

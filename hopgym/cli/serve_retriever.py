@@ -25,7 +25,12 @@ def register(subparsers: Any) -> None:
             "backend calls."
         ),
     )
-    parser.add_argument("--index", required=True, metavar="DIR", help="index directory (hopgym index build)")
+    parser.add_argument(
+        "--index",
+        required=True,
+        metavar="DIR",
+        help="index directory from `hopgym index build` (or a retriever spec: memory:FILE, bm25:FILE)",
+    )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, local only)"
     )
@@ -58,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         require("fastapi", extra="server", purpose="hopgym serve-retriever")
         uvicorn: Any = require("uvicorn", extra="server", purpose="hopgym serve-retriever")
-        from hopgym.retrievers.manifest import open_index
+        from hopgym.retrievers.loading import load_retriever
         from hopgym.retrievers.server_app import ServerConfig, create_app
 
         config = ServerConfig(
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             max_wait_ms=args.max_wait_ms,
             timeout_s=args.timeout_s,
         )
-        retriever = open_index(args.index)
+        retriever = load_retriever(args.index)
     except HopgymError as exc:
         logger.error("%s", exc)
         return 2

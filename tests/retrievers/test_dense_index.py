@@ -150,7 +150,9 @@ class _FakeGpuFaiss:
 def test_gpu_placement_passes_devices_and_cloner_options(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = _FakeGpuFaiss(gpus=4)
     monkeypatch.setattr(faiss_index, "load_faiss", lambda: fake)
-    placement = place_on_gpus("cpu-index", DenseIndexConfig(use_gpu=True, gpu_devices=(1, 3), gpu_fp16=True, gpu_shard=True))
+    placement = place_on_gpus(
+        "cpu-index", DenseIndexConfig(use_gpu=True, gpu_devices=(1, 3), gpu_fp16=True, gpu_shard=True)
+    )
     assert placement.index.on_gpus == [1, 3] and placement.index.source == "cpu-index"
     assert fake.cloned["options"].useFloat16 is True and fake.cloned["options"].shard is True
     # faiss does not keep the GPU resources alive; the placement must.
@@ -174,20 +176,20 @@ def test_gpu_placement_passes_devices_and_cloner_options(monkeypatch: pytest.Mon
         DenseIndexConfig(index_type="hnsw", hnsw_m=16, ef_search=64),
         DenseIndexConfig(index_type="ivf_flat", nprobe=8),
         DenseIndexConfig(index_type="ivf_sq8", nprobe=8),
-        DenseIndexConfig(index_type="ivf_pq", pq_m=8, nprobe=8),
+        DenseIndexConfig(index_type="ivf_pq", pq_m=16, pq_bits=6, nprobe=8),
     ],
     ids=lambda c: c.index_type,
 )
 def test_every_index_type_finds_near_duplicates(vectors: np.ndarray, config: DenseIndexConfig) -> None:
-    training = vectors[:2000] if config.index_type.startswith("ivf") else None
+    training = vectors[:1000] if config.index_type.startswith("ivf") else None
     index = build_faiss_index(config, DIM, len(vectors), training, [vectors[:1000], vectors[1000:]])
     set_search_params(index, config)
     assert index.ntotal == len(vectors) and index.d == DIM
     rows = np.arange(0, len(vectors), 30)
     scores, ids = index.search(_queries(vectors, rows), 5)
     top1 = (ids[:, 0] == rows).mean()
-    # PQ compresses vectors to 8 bytes, so near-identical neighbours can swap places.
-    assert top1 >= (0.8 if config.index_type == "ivf_pq" else 0.97), top1
+    # PQ compresses vectors to 12 bytes, so near-identical neighbours can swap places.
+    assert top1 >= (0.9 if config.index_type == "ivf_pq" else 0.97), top1
     assert np.all(np.diff(scores, axis=1) <= 1e-6), "results must be sorted best first"
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 pytest.importorskip("elasticsearch")
 
-from hopgym.errors import ConfigError, DataError
-from hopgym.retrievers.elasticsearch import BACKEND, build_query, parse_hits
+from hopgym.errors import ConfigError, DataError, DependencyNotInstalledError, RetrieverError
+from hopgym.retrievers.elasticsearch import BACKEND, ElasticsearchRetriever, build_query, parse_hits
 from hopgym.retrievers.elasticsearch_config import (
     ENV_API_KEY,
     ENV_PASSWORD,
@@ -18,7 +20,7 @@ from hopgym.retrievers.elasticsearch_config import (
     QuerySettings,
     split_options,
 )
-from hopgym.retrievers.elasticsearch_index import index_body, passage_action
+from hopgym.retrievers.elasticsearch_index import index_body, make_client, passage_action, resolve_node_class
 from hopgym.retrievers.manifest import IndexManifest
 from hopgym.types import Passage
 
@@ -234,3 +236,31 @@ def test_build_checks_options_before_touching_anything(tmp_path) -> None:
         BACKEND.build(
             tmp_path / "missing.jsonl", tmp_path / "out", {"url": "http://h", "index_name": "w"}, None
         )
+
+
+def test_missing_client_library_names_the_extra(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "elasticsearch", None)
+    with pytest.raises(DependencyNotInstalledError, match=r"hopgym\[elasticsearch\]"):
+        make_client(ElasticsearchConnection())
+
+
+def test_node_class_choice() -> None:
+    assert resolve_node_class("requests") == "requests"
+    assert resolve_node_class("auto") in ("aiohttp", "httpxasync")
+    with pytest.raises(ConfigError, match="cannot configure the Elasticsearch client"):
+        make_client(ElasticsearchConnection(node_class="carrier-pigeon"))
+
+
+async def test_search_arguments_are_checked_before_any_request() -> None:
+    # Port 9 (discard) is closed here: any request would fail with RetrieverUnavailable.
+    retriever = ElasticsearchRetriever(ElasticsearchConnection(hosts=("http://127.0.0.1:9",)), "w")
+    assert await retriever.search([], 3) == []
+    assert await retriever.search(["", "  \n"], 3) == [[], []]
+    with pytest.raises(ConfigError, match="k must be >= 1"):
+        await retriever.search(["q"], 0)
+    with pytest.raises(ConfigError, match="not a single string"):
+        await retriever.search("q", 3)  # type: ignore[arg-type]
+    await retriever.aclose()
+    await retriever.aclose()
+    with pytest.raises(RetrieverError, match="is closed"):
+        await retriever.search(["q"], 3)

@@ -23,7 +23,11 @@ from hopgym.retrievers.elasticsearch import (
     delete_elasticsearch_index,
     index_into_elasticsearch,
 )
-from hopgym.retrievers.elasticsearch_config import ElasticsearchConnection, IndexSettings, QuerySettings
+from hopgym.retrievers.elasticsearch_config import (
+    ElasticsearchConnection,
+    IndexSettings,
+    QuerySettings,
+)
 from hopgym.retrievers.manifest import MANIFEST_NAME, build_index, open_index, read_manifest
 from hopgym.types import Passage
 
@@ -85,13 +89,14 @@ def _passages(corpus: Path) -> list[Passage]:
     return list(iter_passages(corpus))
 
 
-async def _build_small(url: str, out: Path, passages: list[Passage], **options: Any) -> Path:
+def _build_small(url: str, out: Path, passages: list[Passage], **options: Any) -> Path:
     corpus = out / "small.jsonl"
     corpus.write_text(
         "".join(json.dumps({"id": p.id, "title": p.title, "text": p.text}) + "\n" for p in passages),
         encoding="utf-8",
     )
-    # build is synchronous (the CLI calls it); from a running loop it runs in a worker thread.
+    # build is synchronous (the CLI calls it); called from a running event loop, as here, it runs its
+    # own loop in a worker thread.
     build_index("elasticsearch", corpus, out, url=url, index_name=ES.unique_index_name(), **options)
     return out
 
@@ -174,7 +179,7 @@ async def test_analyzer_option(es_url: str, tmp_path: Path, analyzer: str, expec
         Passage(id="h", title="Horses", text="The horses were running across the field."),
         Passage(id="c", title="Cats", text="Cats sleep all day."),
     ]
-    out = await _build_small(es_url, tmp_path, passages, analyzer=analyzer)
+    out = _build_small(es_url, tmp_path, passages, analyzer=analyzer)
     retriever = open_index(out)
     try:
         (stemmed,) = await retriever.search(["run horse"], 3)
@@ -193,11 +198,13 @@ async def test_existing_index_needs_overwrite(es_url: str, tmp_path: Path) -> No
     assert await index_into_elasticsearch(passages, connection, settings) == 5
     retriever = ElasticsearchRetriever(connection, settings.index_name)
     try:
-        with pytest.raises(ConfigError, match="already exists.*overwrite=true"):
+        with pytest.raises(ConfigError, match=r"already exists.*overwrite=true"):
             await index_into_elasticsearch(passages[:2], connection, settings)
         from hopgym.retrievers.elasticsearch_config import BulkSettings
 
-        rebuilt = await index_into_elasticsearch(passages[:2], connection, settings, BulkSettings(overwrite=True))
+        rebuilt = await index_into_elasticsearch(
+            passages[:2], connection, settings, BulkSettings(overwrite=True)
+        )
         assert rebuilt == 2
         assert await retriever.count() == 2
         assert await retriever.delete_index() is True
@@ -207,11 +214,13 @@ async def test_existing_index_needs_overwrite(es_url: str, tmp_path: Path) -> No
 
 
 async def test_manifest_mismatch_is_a_data_error(es_url: str, tmp_path: Path, corpus: Path) -> None:
-    out = await _build_small(es_url, tmp_path, _passages(corpus)[:20])
+    out = _build_small(es_url, tmp_path, _passages(corpus)[:20])
     manifest = read_manifest(out)
     name = manifest.params["index_name"]
     try:
-        response = httpx.delete(f"{es_url}/{name}/_doc/{manifest_first_id(corpus)}", params={"refresh": "true"})
+        async with httpx.AsyncClient() as http:
+            doc = f"{es_url}/{name}/_doc/{manifest_first_id(corpus)}"
+            response = await http.delete(doc, params={"refresh": "true"})
         assert response.status_code == 200
         retriever = open_index(out)
         with pytest.raises(DataError, match="holds 19 documents but the manifest says 20"):
@@ -234,7 +243,7 @@ def manifest_first_id(corpus: Path) -> str:
 
 
 async def test_deleted_index_is_reported_with_the_fix(es_url: str, tmp_path: Path, corpus: Path) -> None:
-    out = await _build_small(es_url, tmp_path, _passages(corpus)[:5])
+    out = _build_small(es_url, tmp_path, _passages(corpus)[:5])
     assert delete_elasticsearch_index(out) is True
     assert delete_elasticsearch_index(out) is False
     retriever = open_index(out)

@@ -35,7 +35,12 @@ TRAINING_TEXT = [
     "the band released its second album in nineteen ninety",
 ]
 # Different lengths in one batch, so padding must be masked out for the results to match.
-TEXTS = ["fox", "the lazy dog jumps over the quick brown fox again and again", "a film", "english football club"]
+TEXTS = [
+    "fox",
+    "the lazy dog jumps over the quick brown fox again and again",
+    "a film",
+    "english football club",
+]
 
 
 def _build_tiny(kind: str, out: Path) -> Path:
@@ -46,7 +51,9 @@ def _build_tiny(kind: str, out: Path) -> Path:
         tok.normalizer = normalizers.BertNormalizer(lowercase=True)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        tok.train_from_iterator(TRAINING_TEXT * 4, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
+        tok.train_from_iterator(
+            TRAINING_TEXT * 4, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials)
+        )
         tok.post_processor = processors.TemplateProcessing(
             single="[CLS] $A [SEP]",
             special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
@@ -69,8 +76,12 @@ def _build_tiny(kind: str, out: Path) -> Path:
         tok = Tokenizer(models.BPE(unk_token="<unk>"))
         tok.pre_tokenizer = pre_tokenizers.Metaspace()
         specials = ["<s>", "<pad>", "</s>", "<unk>"]
-        tok.train_from_iterator(TRAINING_TEXT * 4, trainers.BpeTrainer(vocab_size=300, special_tokens=specials))
-        tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+        tok.train_from_iterator(
+            TRAINING_TEXT * 4, trainers.BpeTrainer(vocab_size=300, special_tokens=specials)
+        )
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+        )
         fast = transformers.PreTrainedTokenizerFast(
             tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>"
         )
@@ -132,7 +143,12 @@ def _manual(model_dir: Path, text: str, pooling: str, normalize: bool = True) ->
 )
 def test_family_detected_from_model_name(model, family, pooling, query_prefix, passage_prefix) -> None:
     d = family_defaults(model)
-    assert (d.family, d.pooling, d.query_prefix, d.passage_prefix) == (family, pooling, query_prefix, passage_prefix)
+    assert (d.family, d.pooling, d.query_prefix, d.passage_prefix) == (
+        family,
+        pooling,
+        query_prefix,
+        passage_prefix,
+    )
 
 
 def test_explicit_family_overrides_the_name() -> None:
@@ -195,7 +211,9 @@ def test_bge_cls_pooling_and_query_instruction(tiny_bert: Path) -> None:
     passages = encoder.encode_passages(TEXTS)
     assert queries.shape == (len(TEXTS), 32) and queries.dtype == np.float32
     for i, text in enumerate(TEXTS):
-        np.testing.assert_allclose(queries[i], _manual(tiny_bert, BGE_EN_INSTRUCTION + text, "cls"), atol=1e-5)
+        np.testing.assert_allclose(
+            queries[i], _manual(tiny_bert, BGE_EN_INSTRUCTION + text, "cls"), atol=1e-5
+        )
         np.testing.assert_allclose(passages[i], _manual(tiny_bert, text, "cls"), atol=1e-5)
     # The instruction changes query vectors; passages carry no prefix.
     assert not np.allclose(queries, passages, atol=1e-3)

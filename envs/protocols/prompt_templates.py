@@ -98,7 +98,8 @@ class TemplatedProtocol:
     system_prompt: str | None = None
     invalid_template: str | None = None
 
-    # Subclasses set ``name`` as a plain class attribute (not a dataclass field) and this default.
+    # Subclasses set ``name`` and ``stop`` as plain class attributes, not fields: a frozen field is read-only
+    # to mypy and would not satisfy ActionProtocol's attributes. They may also replace this default.
     default_invalid_template = "\n[Invalid action: {reason}.]\n"
 
     def __post_init__(self) -> None:
