@@ -64,7 +64,7 @@ class SearchQAEnv(gymnasium.Env[str, str]):
         return self._runner.run(coro)
 
     # Gymnasium's np_random and env_checker read ``_np_random``: share the core's generator.
-    @property  # type: ignore[override]
+    @property
     def _np_random(self) -> np.random.Generator | None:
         return self.core._np_random
 
@@ -82,7 +82,7 @@ class SearchQAEnv(gymnasium.Env[str, str]):
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         return self._run(self.core.step(action))
 
-    def render(self) -> str | None:  # type: ignore[override]
+    def render(self) -> str | None:
         return self.core.render() if self.render_mode == "ansi" else None
 
     def close(self) -> None:

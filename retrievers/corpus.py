@@ -46,7 +46,9 @@ def passage_from_record(record: Mapping[str, Any], *, path: str, line: int) -> P
         raise DataError("missing field 'id' (each corpus record needs an id)", path=path, line=line)
     pid = record["id"]
     if not isinstance(pid, (str, int)) or isinstance(pid, bool):
-        raise DataError(f"field 'id' must be a string or integer, got {type(pid).__name__}", path=path, line=line)
+        raise DataError(
+            f"field 'id' must be a string or integer, got {type(pid).__name__}", path=path, line=line
+        )
     if "contents" in record:
         contents = record["contents"]
         if not isinstance(contents, str):
@@ -91,7 +93,9 @@ def _iter_jsonl(path: Path) -> Iterator[Passage]:
             try:
                 record = json.loads(raw)
             except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON ({exc.msg} at column {exc.colno})", path=str(path), line=lineno) from exc
+                raise DataError(
+                    f"invalid JSON ({exc.msg} at column {exc.colno})", path=str(path), line=lineno
+                ) from exc
             if not isinstance(record, dict):
                 raise DataError("each line must be a JSON object", path=str(path), line=lineno)
             yield passage_from_record(record, path=str(path), line=lineno)
@@ -106,7 +110,8 @@ def _iter_parquet(path: Path) -> Iterator[Passage]:
     columns = set(parquet_file.schema_arrow.names)
     if "id" not in columns or not ({"contents"} <= columns or {"text"} <= columns):
         raise DataError(
-            f"parquet columns {sorted(columns)} lack 'id' and 'contents' (or 'title' + 'text')", path=str(path)
+            f"parquet columns {sorted(columns)} lack 'id' and 'contents' (or 'title' + 'text')",
+            path=str(path),
         )
     row = 0
     for batch in parquet_file.iter_batches(batch_size=_PARQUET_BATCH_ROWS):

@@ -19,6 +19,7 @@ import logging
 import math
 import mmap
 import os
+import re
 import shutil
 import threading
 import time
@@ -512,6 +513,11 @@ def _recorded_encoder(manifest: IndexManifest, directory: Path) -> Mapping[str, 
     return recorded
 
 
+def _model_key(model: str) -> str:
+    """A model's name without its directory or organisation, so a local copy matches its hub name."""
+    return re.split(r"[/\\]", canonical_model_name(model).rstrip("/\\"))[-1].lower()
+
+
 def _encoder_for_open(recorded: Mapping[str, Any], options: Mapping[str, Any]) -> EncoderConfig:
     built = EncoderConfig(
         model=str(recorded["model"]),
@@ -529,8 +535,15 @@ def _encoder_for_open(recorded: Mapping[str, Any], options: Mapping[str, Any]) -
     if base is not None or any(name in options for name in _ENCODER_IDENTITY):
         wanted = resolve_encoder(requested).identity()
         have = {name: recorded[name] for name in _ENCODER_IDENTITY}
-        have["model"] = canonical_model_name(str(have["model"]))
-        diff = {name: (have[name], wanted[name]) for name in _ENCODER_IDENTITY if have[name] != wanted[name]}
+        diff = {
+            name: (have[name], wanted[name])
+            for name in _ENCODER_IDENTITY
+            if (
+                _model_key(have[name]) != _model_key(wanted[name])
+                if name == "model"
+                else have[name] != wanted[name]
+            )
+        }
         if diff:
             details = "; ".join(f"{name}: index has {a!r}, requested {b!r}" for name, (a, b) in diff.items())
             raise ConfigError(

@@ -305,6 +305,12 @@ class TextEncoder:
                 f"cannot load encoder model {self.config.model!r} from {path!r} ({exc}); pass a local model "
                 f"directory{hint}"
             ) from exc
+        limit = getattr(model.config, "max_position_embeddings", None)
+        if isinstance(limit, int) and self.resolved.max_length > limit:
+            raise ConfigError(
+                f"encoder max_length {self.resolved.max_length} exceeds what {self.config.model!r} supports "
+                f"({limit} positions); use max_length <= {limit}"
+            )
         model.eval()
         self._model = model.to(self.device)
         self.dim = int(model.config.hidden_size)
@@ -345,7 +351,8 @@ class TextEncoder:
         self, texts: Sequence[str], *, prefix: str = "", progress: ProgressCallback | None = None
     ) -> npt.NDArray[np.float32]:
         """Encode ``prefix + text`` for each text, in input order, as an ``(n, dim)`` float32 array."""
-        if self._model is None:
+        model, tokenizer = self._model, self._tokenizer
+        if model is None:
             raise ConfigError("this TextEncoder was closed; create a new one")
         items = [prefix + t for t in texts]
         out = np.empty((len(items), self.dim), dtype=np.float32)
@@ -355,14 +362,14 @@ class TextEncoder:
         with self._lock, self._torch.inference_mode():
             for start in range(0, len(order), size):
                 rows = order[start : start + size]
-                out[rows] = self._encode_batch([items[i] for i in rows])
+                out[rows] = self._encode_batch(model, tokenizer, [items[i] for i in rows])
                 if progress is not None:
                     progress(min(start + size, len(order)), len(order))
         return out
 
-    def _encode_batch(self, batch_texts: list[str]) -> npt.NDArray[np.float32]:
+    def _encode_batch(self, model: Any, tokenizer: Any, batch_texts: list[str]) -> npt.NDArray[np.float32]:
         torch = self._torch
-        batch = self._tokenizer(
+        batch = tokenizer(
             batch_texts,
             padding=True,
             truncation=True,
@@ -370,7 +377,7 @@ class TextEncoder:
             return_tensors="pt",
         ).to(self.device)
         with self._autocast():
-            hidden = self._model(**batch).last_hidden_state
+            hidden = model(**batch).last_hidden_state
         # Pool in fp32: summing many bf16 token states loses precision.
         hidden = hidden.float()
         vectors = (
@@ -392,7 +399,6 @@ class TextEncoder:
             yield
 
     def close(self) -> None:
-        """Drop the model (idempotent)."""
-        with self._lock:
-            self._model = None
-            self._tokenizer = None
+        """Drop the model (idempotent). An encode already running finishes with its own references."""
+        self._model = None
+        self._tokenizer = None

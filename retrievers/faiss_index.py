@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -287,7 +287,3 @@ def read_faiss_index(path: Path, *, mmap: bool = False) -> Any:
             "rebuild the index",
             path=str(path),
         ) from exc
-
-
-def describe_index(index: Any) -> Mapping[str, Any]:
-    return {"type": type(index).__name__, "ntotal": int(index.ntotal), "dim": int(index.d)}

@@ -138,7 +138,9 @@ def read_manifest(directory: str | Path) -> IndexManifest:
     try:
         return IndexManifest(**data)
     except TypeError as exc:
-        raise DataError(f"index manifest has unexpected fields ({exc}); rebuild the index", path=str(path)) from exc
+        raise DataError(
+            f"index manifest has unexpected fields ({exc}); rebuild the index", path=str(path)
+        ) from exc
 
 
 def new_manifest(

@@ -14,7 +14,6 @@ import hmac
 import json
 import logging
 import math
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -322,24 +321,36 @@ async def running_server(app: Any, *, host: str = "127.0.0.1", port: int = 0) ->
         def capture_signals(self) -> Any:
             yield
 
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound_port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
     )
     server = QuietServer(config)
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+
+    async def serve() -> None:
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn exits when it cannot bind; a SystemExit would stop the whole loop
+            raise ConfigError(
+                f"cannot serve on {host}:{port} (address in use or not local?); see the log"
+            ) from None
+
+    task = asyncio.get_running_loop().create_task(serve())
     try:
         while not server.started:
             if task.done():
                 task.result()
-                raise RetrieverUnavailable("the retriever server stopped during startup; see the log above")
+                raise RetrieverUnavailable("the retriever server stopped during startup; see the log")
             await asyncio.sleep(0.01)
+        # Ask the listening socket: port 0 means the OS picked one.
+        bound_port = server.servers[0].sockets[0].getsockname()[1]
         url_host = f"[{host}]" if ":" in host else host
         yield f"http://{url_host}:{bound_port}"
     finally:
         server.should_exit = True
         await task
-        sock.close()
