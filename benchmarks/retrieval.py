@@ -269,7 +269,11 @@ class RankBM25Candidate(Candidate):
 
 def timed_batches(fn: Callable[[], object], n_queries: int, min_seconds: float) -> float:
     """Queries per second of ``fn`` (one batch of ``n_queries``), repeated for at least ``min_seconds``."""
-    fn()  # warm caches and JITs
+    # Warm caches and JITs (the JVM needs seconds of traffic before Lucene runs at full speed).
+    warm_until = time.perf_counter() + min_seconds
+    fn()
+    while time.perf_counter() < warm_until:
+        fn()
     rounds, started = 0, time.perf_counter()
     while True:
         fn()
@@ -432,7 +436,10 @@ def build_candidates(args: argparse.Namespace, workload: Workload, cache_dir: Pa
     if "memory" in wanted:
         out.append(("memory", lambda: HopgymCandidate("memory", None)))
     if "dense" in wanted:
-        if hotpot or args.dense_200k:
+        cached = any(cache_dir.glob("dense-*/hopgym-index.json"))
+        if args.quick and not cached:
+            out.append(("dense", "skipped in --quick: no cached dense index (a full run builds one)"))
+        elif hotpot or args.dense_200k:
             options = {"dtype": "bf16", **parse_kv(args.dense_option)}
             out.append(
                 (
@@ -535,6 +542,8 @@ def render(results: Sequence[Result], ratios: dict[str, float | None]) -> None:
             r.note,
         )
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # a redirected table is read later: do not squeeze it to 80 columns
     console.print(table)
     for corpus, ratio in ratios.items():
         verdict = (

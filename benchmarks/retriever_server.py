@@ -19,6 +19,7 @@ import json
 import logging
 import multiprocessing
 import os
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ CONCURRENCY = (1, 16, 64)
 class Row:
     batching: bool
     clients: int
+    repeat: int
     requests: int
     errors: int
     qps: float
@@ -127,11 +129,16 @@ def load_backend(corpus: Path) -> tuple[Any, str]:
 
 async def measure(
     backend: Any, queries: list[str], *, batching: bool, clients: int, warmup_s: float, seconds: float,
-    pool: Any, max_batch_size: int, max_wait_ms: float,
+    pool: Any, max_batch_size: int, max_wait_ms: float, max_concurrency: int, repeat: int,
 ) -> Row:  # fmt: skip
     from hopgym.retrievers.server_app import ServerConfig, create_app, running_server
 
-    config = ServerConfig(batching=batching, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+    config = ServerConfig(
+        batching=batching,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        max_concurrency=max_concurrency,
+    )
     app = create_app(backend, config)
     async with running_server(app) as url:
         future = pool.apply_async(_client_load, (url, queries, clients, warmup_s, seconds))
@@ -145,6 +152,7 @@ async def measure(
     return Row(
         batching=batching,
         clients=clients,
+        repeat=repeat,
         requests=len(latencies),
         errors=outcome["errors"],
         qps=len(latencies) / outcome["seconds"],
@@ -155,7 +163,29 @@ async def measure(
     )
 
 
-def render(rows: Sequence[Row], ratios: dict[int, float], title: str) -> None:
+def _select(rows: Sequence[Row], batching: bool, clients: int) -> list[Row]:
+    return sorted(
+        (r for r in rows if r.batching == batching and r.clients == clients), key=lambda r: r.repeat
+    )
+
+
+def _median_row(rows: Sequence[Row], batching: bool, clients: int) -> Row:
+    chosen = _select(rows, batching, clients)
+    batches = [r.mean_batch for r in chosen if r.mean_batch is not None]
+    return Row(
+        batching=batching,
+        clients=clients,
+        repeat=len(chosen),
+        requests=sum(r.requests for r in chosen),
+        errors=sum(r.errors for r in chosen),
+        qps=statistics.median(r.qps for r in chosen),
+        p50_ms=statistics.median(r.p50_ms for r in chosen),
+        p99_ms=statistics.median(r.p99_ms for r in chosen),
+        mean_batch=statistics.median(batches) if batches else None,
+    )
+
+
+def render(rows: Sequence[Row], ratios: dict[int, float], paired: dict[int, list[float]], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -176,7 +206,10 @@ def render(rows: Sequence[Row], ratios: dict[int, float], title: str) -> None:
     console = Console()
     console.print(table)
     for clients, ratio in ratios.items():
-        console.print(f"{clients:>3} clients: batched / unbatched throughput = {ratio:.2f}x")
+        spread = ", ".join(f"{r:.2f}" for r in paired[clients])
+        console.print(
+            f"{clients:>3} clients: batched / unbatched throughput = {ratio:.2f}x (per run: {spread})"
+        )
 
 
 async def run_all(args: argparse.Namespace) -> dict[str, Any]:
@@ -189,34 +222,53 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
     backend, description = await asyncio.to_thread(load_backend, corpus)
     logger.info("backend ready in %.1f s: %s", time.perf_counter() - started, description)
     warmup_s, seconds = (0.5, 2.0) if args.quick else (1.0, args.seconds)
+    if args.quick:
+        args.repeats = 1
     rows: list[Row] = []
     context = multiprocessing.get_context("spawn")
     with context.Pool(1) as pool:
-        for clients in args.clients:
-            for batching in (False, True):
-                row = await measure(
-                    backend, queries, batching=batching, clients=clients, warmup_s=warmup_s, seconds=seconds,
-                    pool=pool, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-                )  # fmt: skip
-                logger.info("%s", row)
-                rows.append(row)
+        for repeat in range(args.repeats):
+            for clients in args.clients:
+                # Alternate the order so that a drift in machine load favours neither setting.
+                for batching in (False, True) if repeat % 2 == 0 else (True, False):
+                    row = await measure(
+                        backend, queries, batching=batching, clients=clients, warmup_s=warmup_s,
+                        seconds=seconds, pool=pool, max_batch_size=args.max_batch_size,
+                        max_wait_ms=args.max_wait_ms, max_concurrency=args.max_concurrency, repeat=repeat,
+                    )  # fmt: skip
+                    logger.info("%s", row)
+                    rows.append(row)
     await backend.aclose()
+    medians = [_median_row(rows, batching, clients) for clients in args.clients for batching in (False, True)]
     ratios: dict[int, float] = {}
+    paired: dict[int, list[float]] = {}
     for clients in args.clients:
-        on = next(r for r in rows if r.clients == clients and r.batching)
-        off = next(r for r in rows if r.clients == clients and not r.batching)
+        on = next(r for r in medians if r.clients == clients and r.batching)
+        off = next(r for r in medians if r.clients == clients and not r.batching)
         ratios[clients] = on.qps / off.qps if off.qps else float("nan")
-    title = f"Retriever server, POST /retrieve single queries, k={K}: {description}"
-    render(rows, ratios, title)
+        paired[clients] = [
+            a.qps / b.qps
+            for a, b in zip(_select(rows, True, clients), _select(rows, False, clients), strict=True)
+            if b.qps
+        ]
+    title = (
+        f"Retriever server, POST /retrieve single queries, k={K}: {description}; "
+        f"medians of {args.repeats} run(s) of {seconds:g} s"
+    )
+    render(medians, ratios, paired, title)
     return {
         "backend": description,
         "k": K,
         "seconds_per_setting": seconds,
         "max_batch_size": args.max_batch_size,
         "max_wait_ms": args.max_wait_ms,
+        "max_concurrency": args.max_concurrency,
         "cpu_count": os.cpu_count(),
+        "repeats": args.repeats,
+        "medians": [asdict(r) for r in medians],
         "rows": [asdict(r) for r in rows],
         "batched_over_unbatched_qps": {str(c): round(r, 3) for c, r in ratios.items()},
+        "paired_ratios": {str(c): [round(r, 3) for r in rs] for c, rs in paired.items()},
     }
 
 
@@ -229,8 +281,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--clients", type=int, nargs="+", default=list(CONCURRENCY), help="concurrency levels"
     )
+    parser.add_argument("--repeats", type=int, default=3, help="runs per setting; medians are reported")
     parser.add_argument("--max-batch-size", type=int, default=64)
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
+    parser.add_argument(
+        "--max-concurrency", type=int, default=2, help="backend calls in flight (batching on)"
+    )
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     parser.add_argument(
         "--out", type=Path, default=Path("retriever-server-benchmark.json"), help="JSON results"

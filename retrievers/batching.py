@@ -2,9 +2,9 @@
 
 Hundreds of episodes each asking one query at a time would cost one backend call per query; batched
 backends (bm25s, FAISS, a GPU encoder, a remote server) are far cheaper per query in batches. Requests with
-the same ``k`` are queued and sent together when the queue holds ``max_batch_size`` queries, when the oldest
-request has waited ``max_wait_ms``, or, while every backend slot is busy, as soon as a slot frees up; so
-under load batches grow by themselves and at low load a lone query waits at most ``max_wait_ms``.
+the same ``k`` are queued. A queue is sent at once when no backend call is in flight (a lone query never
+waits); otherwise when it holds ``max_batch_size`` queries or its oldest request has waited ``max_wait_ms``,
+and, while every backend slot is busy, as soon as a slot frees up. So under load batches grow by themselves.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ class MicroBatchingRetriever:
     remote one). ``on_batch`` is called with the number of queries of every backend call (for metrics).
     A request larger than ``max_batch_size`` goes alone, never split. An error of a backend call reaches
     every waiter of that batch; a cancelled waiter is dropped without disturbing the others, and a backend
-    call whose waiters were all cancelled is cancelled too. Closing this
-    retriever runs what is queued, waits for calls in flight, then closes ``inner`` if ``close_inner``.
+    call whose waiters were all cancelled is cancelled too. Closing this retriever runs what is queued,
+    waits for calls in flight, then closes ``inner`` if ``close_inner``.
     """
 
     def __init__(
@@ -130,7 +130,8 @@ class MicroBatchingRetriever:
         self._dispatch()
 
     def _due(self, queue: _Queue, now: float) -> bool:
-        if self._closing or queue.size >= self.max_batch_size:
+        # An idle backend gets work at once: waiting for companions only pays while calls are in flight.
+        if self._closing or self._active == 0 or queue.size >= self.max_batch_size:
             return True
         return bool(queue.requests) and now - queue.requests[0].arrived >= self.max_wait_s
 

@@ -292,7 +292,7 @@ class BM25Retriever:
         order = np.lexsort((rows, -scores[rows]))[:k]
         return [(int(rows[i]), float(scores[rows[i]])) for i in order]
 
-    def search_rows(self, queries: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
+    def _search_rows(self, queries: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
         """Blocking search returning (row, score) pairs; ties are broken by row so results are reproducible.
 
         Documents sharing no term with the query (score 0) are never returned, as in Lucene.
@@ -321,7 +321,7 @@ class BM25Retriever:
         queries = check_search_args(queries, k)
         self._enter()
         try:
-            hits = self.search_rows(queries, k)
+            hits = self._search_rows(queries, k)
             return [[self._passage(row, score) for row, score in row_hits] for row_hits in hits]
         finally:
             self._leave()

@@ -32,6 +32,8 @@ from typing import Any, Protocol, Union
 
 import numpy as np
 import numpy.typing as npt
+
+from hopgym.errors import ConfigError, DataError, RetrieverError
 from hopgym.retrievers.corpus import CorpusFormat, corpus_fingerprint, iter_passages
 from hopgym.retrievers.encoders import EncoderConfig, TextEncoder, canonical_model_name, resolve_encoder
 from hopgym.retrievers.faiss_index import (
@@ -47,8 +49,6 @@ from hopgym.retrievers.faiss_index import (
 )
 from hopgym.retrievers.manifest import MANIFEST_NAME, IndexManifest, ProgressFn, new_manifest, read_manifest
 from hopgym.retrievers.search_args import check_search_args
-
-from hopgym.errors import ConfigError, DataError, RetrieverError
 from hopgym.types import Passage
 
 __all__ = [
@@ -90,11 +90,10 @@ def _coerce(owner: str, name: str, hint: Any, value: Any) -> Any:
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if (
-            isinstance(value, str)
-            and value.strip().lower() in {"none", "null", ""}
-            and len(args) < len(typing.get_args(hint))
-        ):
+        nullable = len(args) < len(typing.get_args(hint))
+        # An empty string is a real value for text fields (an empty prefix), not "unset".
+        null_words = {"none", "null"} if str in args else {"none", "null", ""}
+        if nullable and isinstance(value, str) and value.strip().lower() in null_words:
             return None
         return _coerce(owner, name, args[0], value) if len(args) == 1 else value
     if origin is tuple:
@@ -334,7 +333,6 @@ class DenseRetriever:
             )
         if int(index.ntotal) != len(passages):
             raise DataError(f"the FAISS index has {index.ntotal} rows but there are {len(passages)} passages")
-        self._cpu_index = index
         self._gpu: GpuPlacement | None = None
         if self.index_config.use_gpu:
             self._gpu = place_on_gpus(index, self.index_config)
@@ -358,18 +356,19 @@ class DenseRetriever:
         index: DenseIndexConfig | None = None,
     ) -> DenseRetriever:
         """An in-memory retriever over passages whose vectors were already computed by ``encoder``."""
+        if not passages:
+            raise ConfigError("a dense retriever needs at least one passage")
         vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(passages):
             raise ConfigError(
                 f"embeddings must have shape ({len(passages)}, dim), one row per passage; got {vectors.shape}"
             )
-        if not passages:
-            raise ConfigError("a dense retriever needs at least one passage")
         owns = not isinstance(encoder, TextEncoder)
         text_encoder = encoder if isinstance(encoder, TextEncoder) else TextEncoder(encoder)
         config = index or DenseIndexConfig()
         try:
-            training = vectors[_training_rows(len(vectors), config)] if config.index_type != "flat" else None
+            needs_training = config.index_type.startswith("ivf")
+            training = vectors[_training_rows(len(vectors), config)] if needs_training else None
             faiss_index = build_faiss_index(config, vectors.shape[1], len(vectors), training, [vectors])
             return cls(
                 text_encoder, faiss_index, _MemoryPassages(passages), index_config=config, owns_encoder=owns
@@ -397,11 +396,11 @@ class DenseRetriever:
         text_encoder = encoder if isinstance(encoder, TextEncoder) else TextEncoder(encoder)
         try:
             vectors = text_encoder.encode_passages([passage_text(p) for p in passages], progress=progress)
+            retriever = cls.from_embeddings(passages, vectors, encoder=text_encoder, index=index)
         except BaseException:
             if owns:
                 text_encoder.close()
             raise
-        retriever = cls.from_embeddings(passages, vectors, encoder=text_encoder, index=index)
         retriever._owns_encoder = owns
         return retriever
 
@@ -495,7 +494,6 @@ class DenseRetriever:
         self._passages.close()
         if self._owns_encoder:
             self.encoder.close()
-        self._gpu = None
 
 
 # ----------------------------------------------------------------------------------------------------------

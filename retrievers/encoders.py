@@ -20,7 +20,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -266,6 +266,17 @@ def cls_pool(hidden: Any) -> Any:
     return hidden[:, 0]
 
 
+def _position_limit(model_config: Any) -> int | None:
+    """How many tokens the model can take, if its config says."""
+    positions = getattr(model_config, "max_position_embeddings", None)
+    if not isinstance(positions, int):
+        return None
+    if "roberta" in str(getattr(model_config, "model_type", "")):
+        # RoBERTa-style models number positions from pad_token_id + 1.
+        positions -= int(getattr(model_config, "pad_token_id", 1) or 0) + 1
+    return positions
+
+
 class TextEncoder:
     """One loaded model that encodes queries and passages into float32 vectors.
 
@@ -294,6 +305,10 @@ class TextEncoder:
         self.device = self._pick_device(torch)
         path = resolve_model_path(self.config.model)
         local_only = not self.config.allow_download
+        # transformers draws a per-load progress bar; it is noise in servers and CLI output.
+        bars = transformers.utils.logging
+        bars_were_on = bars.is_progress_bar_enabled()
+        bars.disable_progress_bar()
         try:
             self._tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=local_only)
             model = transformers.AutoModel.from_pretrained(path, local_files_only=local_only)
@@ -305,12 +320,17 @@ class TextEncoder:
                 f"cannot load encoder model {self.config.model!r} from {path!r} ({exc}); pass a local model "
                 f"directory{hint}"
             ) from exc
-        limit = getattr(model.config, "max_position_embeddings", None)
-        if isinstance(limit, int) and self.resolved.max_length > limit:
-            raise ConfigError(
-                f"encoder max_length {self.resolved.max_length} exceeds what {self.config.model!r} supports "
-                f"({limit} positions); use max_length <= {limit}"
-            )
+        finally:
+            if bars_were_on:
+                bars.enable_progress_bar()
+        limit = _position_limit(model.config)
+        if limit is not None and self.resolved.max_length > limit:
+            if self.config.max_length is not None:
+                raise ConfigError(
+                    f"encoder max_length {self.config.max_length} exceeds what {self.config.model!r} "
+                    f"supports ({limit} tokens); use max_length <= {limit}"
+                )
+            self.resolved = replace(self.resolved, max_length=limit)
         model.eval()
         self._model = model.to(self.device)
         self.dim = int(model.config.hidden_size)

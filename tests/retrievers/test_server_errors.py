@@ -110,7 +110,7 @@ async def test_token_is_required_except_for_health(client) -> None:
 
 async def test_unknown_paths_and_methods_get_json_errors(client) -> None:
     await expect_error(await client.post("/v2/retrieve", json={}), 404, "Not Found")
-    await expect_error(await client.get("/retrieve"), 405, "Method Not Allowed")
+    await expect_error(await client.get("/retrieve"), 405, "Method Not Allowed: GET /retrieve: the endpoints")
 
 
 class Failing:
@@ -142,6 +142,7 @@ class Failing:
             "elasticsearch is down",
         ),
         (Failing(ConfigError("k too large for HNSW")), ServerConfig(), 422, "k too large"),
+        (Failing(ValueError("a backend bug")), ServerConfig(), 500, "ValueError: a backend bug"),
         (
             Failing(RetrieverError("x"), delay_s=5.0),
             ServerConfig(timeout_s=0.05),
@@ -180,3 +181,14 @@ async def test_shutdown_closes_the_retriever_only_when_asked(conformance_passage
     async with running_server(create_app(lent)):
         pass
     assert owned.closed and not lent.closed
+
+
+async def test_port_in_use_is_a_config_error(conformance_passages) -> None:
+    bm25 = InMemoryBM25Retriever(conformance_passages)
+    async with running_server(create_app(bm25)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with pytest.raises(ConfigError, match=f"cannot serve on 127.0.0.1:{port}"):
+            async with running_server(create_app(bm25), port=port):
+                pass
+        async with httpx.AsyncClient(base_url=url) as http:
+            assert (await http.get("/health")).status_code == 200
