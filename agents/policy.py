@@ -35,7 +35,9 @@ class SamplingParams:
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
-            raise ConfigError(f"max_tokens={self.max_tokens}: a turn needs at least one token; set max_tokens >= 1")
+            raise ConfigError(
+                f"max_tokens={self.max_tokens}: a turn needs at least one token; set max_tokens >= 1"
+            )
         if self.temperature < 0:
             raise ConfigError(f"temperature={self.temperature}: must be >= 0 (0 means greedy)")
         if not 0 < self.top_p <= 1:
@@ -60,7 +62,11 @@ class Generation:
     tool_calls: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.token_ids is not None and self.logprobs is not None and len(self.token_ids) != len(self.logprobs):
+        if (
+            self.token_ids is not None
+            and self.logprobs is not None
+            and len(self.token_ids) != len(self.logprobs)
+        ):
             raise ValueError(f"{len(self.token_ids)} token ids but {len(self.logprobs)} logprobs")
 
 

@@ -52,7 +52,9 @@ def make_hopworld_core(
 
 
 def make_search_qa_core(
-    *, tasks: Sequence[Task] | Sequence[Mapping[str, Any]] | str | Path | None = None, retriever: Any = None,
+    *,
+    tasks: Sequence[Task] | Sequence[Mapping[str, Any]] | str | Path | None = None,
+    retriever: Any = None,
     **kwargs: Any,
 ) -> AsyncSearchQAEnv:
     """A QA env over any task file/list and any retriever (a Retriever, or a spec for ``load_retriever``)."""

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium.error import ResetNeeded
@@ -53,7 +53,9 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         if self.max_turns < 1:
-            raise ConfigError(f"max_turns={self.max_turns}: an episode needs at least 1 turn; set max_turns >= 1")
+            raise ConfigError(
+                f"max_turns={self.max_turns}: an episode needs at least 1 turn; set max_turns >= 1"
+            )
         if self.top_k < 1:
             raise ConfigError(f"top_k={self.top_k}: retrieve at least one passage; set top_k >= 1")
         for name in ("max_observation_chars", "max_observation_tokens"):
@@ -86,7 +88,7 @@ class AsyncSearchQAEnv:
             shared between many environments.
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(
         self,
@@ -200,7 +202,13 @@ class AsyncSearchQAEnv:
                 )
             )
             reward, details = float(result.score), {k: float(v) for k, v in result.components.items()}
-        return observation, reward, terminated, truncated, self._step_info(parsed, passage_ids, obs_cut, details)
+        return (
+            observation,
+            reward,
+            terminated,
+            truncated,
+            self._step_info(parsed, passage_ids, obs_cut, details),
+        )
 
     def render(self) -> str:
         """The episode so far as text (prompt omitted)."""
@@ -227,7 +235,9 @@ class AsyncSearchQAEnv:
         if "task_id" in options:
             task_id = str(options["task_id"])
             if task_id not in self._task_index:
-                raise ConfigError(f"options['task_id']={task_id!r} is not among this env's {len(self.tasks)} tasks")
+                raise ConfigError(
+                    f"options['task_id']={task_id!r} is not among this env's {len(self.tasks)} tasks"
+                )
             return self.tasks[self._task_index[task_id]]
         if "task_index" in options:
             index = int(options["task_index"])

@@ -27,7 +27,11 @@ class ObservationCap:
         cut = False
         if self.max_chars is not None and len(body) > self.max_chars:
             body, cut = body[: self.max_chars], True
-        if self.max_tokens is not None and self.count_tokens is not None and self.count_tokens(body) > self.max_tokens:
+        if (
+            self.max_tokens is not None
+            and self.count_tokens is not None
+            and self.count_tokens(body) > self.max_tokens
+        ):
             body, cut = self._cut_tokens(body, self.count_tokens, self.max_tokens), True
         return body, cut
 

@@ -53,7 +53,9 @@ def iter_tasks(path: str | Path) -> Iterator[Task]:
             try:
                 record = json.loads(raw)
             except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON ({exc.msg} at column {exc.colno})", path=str(p), line=lineno) from exc
+                raise DataError(
+                    f"invalid JSON ({exc.msg} at column {exc.colno})", path=str(p), line=lineno
+                ) from exc
             if not isinstance(record, dict):
                 raise DataError("each line must be a JSON object", path=str(p), line=lineno)
             yield task_from_record(record, path=str(p), line=lineno)
@@ -67,7 +69,9 @@ def load_tasks(path: str | Path, *, limit: int | None = None) -> list[Task]:
         if limit is not None and index >= limit:
             break
         if task.id in seen:
-            raise DataError(f"duplicate task id {task.id!r} (first seen in task #{seen[task.id] + 1})", path=str(path))
+            raise DataError(
+                f"duplicate task id {task.id!r} (first seen in task #{seen[task.id] + 1})", path=str(path)
+            )
         seen[task.id] = index
         tasks.append(task)
     if not tasks:

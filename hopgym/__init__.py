@@ -41,6 +41,7 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'hopgym' has no attribute {name!r}")
 
+
 __all__ = [
     "AsyncSearchQAEnv",
     "ConfigError",

@@ -87,7 +87,9 @@ class ParsedAction:
     tool_call_id: str | None = None
 
     @classmethod
-    def search(cls, query: str, *, notes: Sequence[str] = (), tool_call_id: str | None = None) -> ParsedAction:
+    def search(
+        cls, query: str, *, notes: Sequence[str] = (), tool_call_id: str | None = None
+    ) -> ParsedAction:
         return cls(kind="search", query=query, notes=tuple(notes), tool_call_id=tool_call_id)
 
     @classmethod

@@ -25,5 +25,8 @@ def parse_env_kwargs(pairs: list[str] | None) -> dict[str, Any]:
 def add_env_arguments(parser: Any, *, default_env: str = "hopgym/HopWorld-v0") -> None:
     parser.add_argument("--env", default=default_env, help=f"environment id (default: {default_env})")
     parser.add_argument(
-        "--env-arg", action="append", metavar="KEY=VALUE", help="extra env kwarg (repeatable), e.g. protocol=research"
+        "--env-arg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="extra env kwarg (repeatable), e.g. protocol=research",
     )

@@ -16,11 +16,17 @@ AGENTS = ("oracle",)
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("eval", help="evaluate an agent on an environment (default: oracle on HopWorld)")
+    parser = subparsers.add_parser(
+        "eval", help="evaluate an agent on an environment (default: oracle on HopWorld)"
+    )
     add_env_arguments(parser)
-    parser.add_argument("--agent", choices=AGENTS, default="oracle", help="which agent plays (default: oracle)")
+    parser.add_argument(
+        "--agent", choices=AGENTS, default="oracle", help="which agent plays (default: oracle)"
+    )
     parser.add_argument("--episodes", type=int, default=100, help="number of tasks to play (default: 100)")
-    parser.add_argument("--output", default=None, help="append per-episode results to this JSONL file (resumes)")
+    parser.add_argument(
+        "--output", default=None, help="append per-episode results to this JSONL file (resumes)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -64,7 +70,9 @@ async def _evaluate(args: argparse.Namespace, console: Any) -> str:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         try:
             with Progress(*columns, console=console, transient=True) as progress:
-                bar = progress.add_task(f"{args.agent} on {args.env}", total=len(task_ids), completed=len(results))
+                bar = progress.add_task(
+                    f"{args.agent} on {args.env}", total=len(task_ids), completed=len(results)
+                )
                 for task_id in todo:
                     record = (await play_oracle_episode(env, task_id)).to_dict()
                     results[task_id] = record

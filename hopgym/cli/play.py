@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
             console.print(obs, markup=False, highlight=False)
             if terminated or truncated:
                 end = "answered" if terminated else "out of turns"
-                console.print(f"[bold]episode over ({end}); reward = {reward:g}[/bold] {step_info['reward_details']}")
+                console.print(
+                    f"[bold]episode over ({end}); reward = {reward:g}[/bold] {step_info['reward_details']}"
+                )
                 if args.show_answer:
                     core = env.unwrapped.core  # type: ignore[attr-defined]
                     console.print(f"golden answers: {list(core.task.golden_answers)}")

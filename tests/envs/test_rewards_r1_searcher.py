@@ -9,6 +9,7 @@ Expected values come from running R1-Searcher (commit 631167c) ``train/reward_se
 from __future__ import annotations
 
 import pytest
+
 from hopgym.envs.rewards import (
     get_reward,
     r1_searcher_format_errors,
@@ -17,7 +18,6 @@ from hopgym.envs.rewards import (
     r1_searcher_stage1_reward,
     r1_searcher_stage1_score,
 )
-
 from hopgym.types import RewardInput
 
 _RETRIEVAL = (

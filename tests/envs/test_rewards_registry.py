@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hopgym.envs.rewards import (
     PREDICTION_REWARDS,
     REWARD_NAMES,
@@ -15,7 +16,6 @@ from hopgym.envs.rewards import (
     research_format_reward,
 )
 from hopgym.envs.rewards import registry as registry_module
-
 from hopgym.errors import ConfigError
 from hopgym.types import RewardInput, RewardResult
 

@@ -9,6 +9,7 @@ finished, as its reward manager decodes them.
 from __future__ import annotations
 
 import pytest
+
 from hopgym.envs.rewards import (
     extract_boxed,
     get_reward,
@@ -17,7 +18,6 @@ from hopgym.envs.rewards import (
     research_reward,
     research_score,
 )
-
 from hopgym.types import RewardInput
 
 _SEARCH = (

@@ -8,6 +8,7 @@ RewardManager does.
 from __future__ import annotations
 
 import pytest
+
 from hopgym.envs.rewards import (
     extract_last_answer,
     get_reward,
@@ -15,7 +16,6 @@ from hopgym.envs.rewards import (
     search_r1_score,
     search_r1_sub_reward,
 )
-
 from hopgym.types import RewardInput
 
 _SEARCH_TURN = (

@@ -9,6 +9,9 @@ Expected values were computed by running, on these exact inputs: Search-R1
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from hopgym.envs.rewards import (
     cover_em_score,
     cover_f1_score,
@@ -18,8 +21,6 @@ from hopgym.envs.rewards import (
     normalize_cover,
     sub_em_score,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 # (id, prediction, golds, em, f1, sub_em, cover_em)
 TEXT_CASES: list[tuple[str, str, list[str], float, float, float, float]] = [

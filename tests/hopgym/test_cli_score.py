@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hopgym.envs.rewards import PREDICTION_REWARDS, REWARD_NAMES
 
 from hopgym.cli import main
 from hopgym.cli.score import _DESCRIPTION
+from hopgym.envs.rewards import PREDICTION_REWARDS, REWARD_NAMES
 
 _DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 

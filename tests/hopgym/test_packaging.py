@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +35,18 @@ def test_every_folder_with_init_is_a_listed_package() -> None:
 @pytest.mark.slow
 def test_built_wheel_imports_from_another_directory(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         check=True,
     )
     (wheel,) = tmp_path.glob("hopgym-*.whl")
@@ -51,5 +62,7 @@ def test_built_wheel_imports_from_another_directory(tmp_path: Path) -> None:
         "import hopgym.agents, hopgym.trainers, hopgym.benchmarks;"
         "print(hopgym.envs.__file__); env = hopgym.make('hopgym/HopWorld-v0'); env.reset(seed=1); env.close()"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, check=True, capture_output=True, text=True
+    )
     assert out.stdout.strip().startswith(str(site)), out.stdout

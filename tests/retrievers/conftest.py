@@ -59,7 +59,9 @@ def conformance_passages() -> list[Passage]:
     params=[pytest.param(m, id=m.NAME, marks=getattr(m, "MARKS", [])) for m in BACKEND_MODULES],
 )
 async def conformance_retriever(
-    request: pytest.FixtureRequest, conformance_passages: Sequence[Passage], tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    conformance_passages: Sequence[Passage],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Retriever]:
     module = request.param
     workdir = tmp_path_factory.mktemp(f"backend-{module.NAME}")

@@ -29,7 +29,9 @@ def _ids(results: Sequence[Passage]) -> list[str]:
     return [p.id for p in results]
 
 
-async def test_result_types_and_shape(conformance_retriever: Retriever, conformance_passages: list[Passage]) -> None:
+async def test_result_types_and_shape(
+    conformance_retriever: Retriever, conformance_passages: list[Passage]
+) -> None:
     queries = [conformance_passages[0].title, conformance_passages[5].title, "american film director"]
     results = await conformance_retriever.search(queries, 3)
     assert isinstance(results, list) and len(results) == len(queries)
@@ -56,7 +58,9 @@ async def test_finds_passage_by_its_own_text(
         assert target.id in _ids(hits), f"{target.id} ({target.title}) not in top 3: {_ids(hits)}"
 
 
-async def test_passage_fields_round_trip(conformance_retriever: Retriever, conformance_passages: list[Passage]) -> None:
+async def test_passage_fields_round_trip(
+    conformance_retriever: Retriever, conformance_passages: list[Passage]
+) -> None:
     by_id = {p.id: p for p in conformance_passages}
     (hits,) = await conformance_retriever.search([conformance_passages[3].title], 5)
     for p in hits:
@@ -69,8 +73,12 @@ async def test_k_is_respected(conformance_retriever: Retriever, k: int) -> None:
     assert 1 <= len(hits) <= k
 
 
-async def test_k_larger_than_corpus(conformance_retriever: Retriever, conformance_passages: list[Passage]) -> None:
-    (hits,) = await conformance_retriever.search([conformance_passages[0].title], len(conformance_passages) + 50)
+async def test_k_larger_than_corpus(
+    conformance_retriever: Retriever, conformance_passages: list[Passage]
+) -> None:
+    (hits,) = await conformance_retriever.search(
+        [conformance_passages[0].title], len(conformance_passages) + 50
+    )
     assert 1 <= len(hits) <= len(conformance_passages)
 
 
@@ -97,7 +105,9 @@ async def test_odd_queries_never_raise(conformance_retriever: Retriever) -> None
     assert all(len(hits) <= 3 for hits in results)
 
 
-async def test_batch_order_preserved(conformance_retriever: Retriever, conformance_passages: list[Passage]) -> None:
+async def test_batch_order_preserved(
+    conformance_retriever: Retriever, conformance_passages: list[Passage]
+) -> None:
     queries = [p.title for p in conformance_passages[20:28]]
     batched = await conformance_retriever.search(queries, 3)
     singles = [(await conformance_retriever.search([q], 3))[0] for q in queries]
