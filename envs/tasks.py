@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hopgym.errors import DataError
+from hopgym.jsonl_read import iter_json_objects
 from hopgym.types import Task
 
 __all__ = ["iter_tasks", "load_tasks", "task_from_record"]
@@ -46,19 +46,8 @@ def iter_tasks(path: str | Path) -> Iterator[Task]:
     p = Path(path)
     if not p.is_file():
         raise DataError("task file not found (check the path)", path=str(p))
-    with p.open("r", encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"invalid JSON ({exc.msg} at column {exc.colno})", path=str(p), line=lineno
-                ) from exc
-            if not isinstance(record, dict):
-                raise DataError("each line must be a JSON object", path=str(p), line=lineno)
-            yield task_from_record(record, path=str(p), line=lineno)
+    for lineno, record in iter_json_objects(p):
+        yield task_from_record(record, path=str(p), line=lineno)
 
 
 def load_tasks(path: str | Path, *, limit: int | None = None) -> list[Task]:

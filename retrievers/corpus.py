@@ -11,12 +11,12 @@ corpus is never held in memory as Python objects:
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from hopgym.errors import DataError, require
+from hopgym.jsonl_read import iter_json_objects
 from hopgym.types import Passage
 
 __all__ = ["CorpusFormat", "corpus_fingerprint", "iter_passages", "passage_from_record", "split_contents"]
@@ -86,19 +86,8 @@ def _detect_format(path: Path) -> Literal["jsonl", "parquet"]:
 
 
 def _iter_jsonl(path: Path) -> Iterator[Passage]:
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"invalid JSON ({exc.msg} at column {exc.colno})", path=str(path), line=lineno
-                ) from exc
-            if not isinstance(record, dict):
-                raise DataError("each line must be a JSON object", path=str(path), line=lineno)
-            yield passage_from_record(record, path=str(path), line=lineno)
+    for lineno, record in iter_json_objects(path):
+        yield passage_from_record(record, path=str(path), line=lineno)
 
 
 def _iter_parquet(path: Path) -> Iterator[Passage]:
