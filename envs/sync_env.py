@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import gymnasium
 import numpy as np
@@ -46,7 +46,7 @@ class SearchQAEnv(gymnasium.Env[str, str]):
     and closes the core.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 - gymnasium.Env declares it so
 
     def __init__(self, core: AsyncSearchQAEnv, *, render_mode: str | None = None) -> None:
         if render_mode not in (None, "ansi"):
