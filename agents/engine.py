@@ -169,16 +169,7 @@ class _Envs:
                 raise ConfigError(f"the env factory returned {type(env).__name__}, not an AsyncSearchQAEnv")
             return env
         assert self._shared is not None
-        proto = self._proto
-        # Cheap per-episode clone: the task tuple, protocol, reward and config are immutable and shared.
-        return AsyncSearchQAEnv(
-            proto.tasks,
-            self._shared,
-            proto.protocol,
-            proto.reward_fn,
-            config=proto.config,
-            count_tokens=proto._cap.count_tokens,
-        )
+        return self._proto.clone(retriever=self._shared)
 
     async def aclose(self) -> None:
         # Close only the batching wrapper made here; the prototype closes (or not) its own retriever.

@@ -11,6 +11,7 @@ retriever does) and never turn into a silent zero reward. Malformed actions are 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,6 +210,21 @@ class AsyncSearchQAEnv:
             truncated,
             self._step_info(parsed, passage_ids, obs_cut, details),
         )
+
+    def clone(self, *, retriever: Retriever | None = None) -> AsyncSearchQAEnv:
+        """A fresh env sharing this one's tasks, protocol, reward and config (all immutable), and its
+        retriever unless another is given; the clone never closes the retriever. Cheap: one per episode."""
+        twin = copy.copy(self)
+        twin.retriever = retriever if retriever is not None else self.retriever
+        twin._close_retriever = False
+        twin._closed = False
+        twin._np_random = None
+        twin._task = None
+        twin._done = True
+        twin._turn = 0
+        twin._num_searches = 0
+        twin._transcript = []
+        return twin
 
     def render(self) -> str:
         """The episode so far as text (prompt omitted)."""

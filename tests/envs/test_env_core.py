@@ -186,3 +186,20 @@ async def test_tasks_from_jsonl_path(tmp_path, retriever: InMemoryBM25Retriever)
     )
     env = AsyncSearchQAEnv(path, retriever)
     assert [t.id for t in env.tasks] == ["a"]
+
+
+async def test_clone_shares_immutable_parts_and_has_its_own_episode(retriever: InMemoryBM25Retriever) -> None:
+    env = AsyncSearchQAEnv(TASKS, retriever, close_retriever=True)
+    await env.reset(options={"task_id": "t1"})
+    await env.step("<search>Velmora Works</search>")
+    other = InMemoryBM25Retriever(PASSAGES[:1])
+    twin = env.clone(retriever=other)
+    assert twin.tasks is env.tasks and twin.protocol is env.protocol and twin.reward_fn is env.reward_fn
+    assert twin.retriever is other and twin.render() == ""
+    with pytest.raises(ResetNeeded):
+        await twin.step("<answer>x</answer>")
+    await twin.reset(options={"task_id": "t2"})
+    _, _, _, _, info = await env.step("<answer>Ilsa Tarrow</answer>")  # the original episode is untouched
+    assert info["turn"] == 2
+    await twin.aclose()
+    assert await other.search(["Velmora"], 1)  # a clone never closes its retriever
