@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from hopgym.errors import ConfigError, DataError, RetrieverError, require
 from hopgym.retrievers.bm25_matrix import BM25_METHODS, BM25Method, TermCounts, score_matrix
 from hopgym.retrievers.corpus import CorpusFormat, corpus_fingerprint, iter_passages
 from hopgym.retrievers.manifest import MANIFEST_NAME, IndexManifest, ProgressFn, new_manifest
@@ -39,8 +41,6 @@ from hopgym.retrievers.passage_store import (
 )
 from hopgym.retrievers.search_args import check_search_args
 from hopgym.retrievers.tokenize import DEFAULT_TOKEN_PATTERN, Tokenizer, TokenizerConfig
-
-from hopgym.errors import ConfigError, DataError, RetrieverError, require
 from hopgym.types import Passage
 
 __all__ = ["BACKEND", "BM25Backend", "BM25Config", "BM25OpenOptions", "BM25Retriever"]
@@ -51,6 +51,8 @@ BM25S_DIR = "bm25s"
 TOKENIZER_FILE = "tokenizer.json"
 CHECKSUMS_FILE = "checksums.json"
 _PROGRESS_EVERY = 1000
+# Extra hits fetched beyond k to see whether a score tie crosses the k-th place.
+_TIE_MARGIN = 8
 # numba's parallel kernel changes process-wide thread settings and is not re-entrant: one call at a time.
 _PARALLEL_LOCK = threading.Lock()
 
@@ -280,18 +282,6 @@ class BM25Retriever:
             result = self._model.retrieve(token_ids, **kwargs)
         return result.documents, result.scores
 
-    def _exact_top(self, token_ids: list[int], k: int) -> list[tuple[int, float]]:
-        # Only used when a score tie crosses the k-th place: bm25s' heap keeps an arbitrary member of the tie,
-        # so score every document (same float32 additions, same order as bm25s) and break ties by row.
-        scores = np.zeros(self._num_docs, dtype=np.float32)
-        for t in token_ids:
-            start, end = int(self._indptr[t]), int(self._indptr[t + 1])
-            scores[self._indices[start:end]] += self._data[start:end]
-        threshold = np.partition(scores, self._num_docs - k)[self._num_docs - k]
-        rows = np.flatnonzero(scores >= threshold)
-        order = np.lexsort((rows, -scores[rows]))[:k]
-        return [(int(rows[i]), float(scores[rows[i]])) for i in order]
-
     def _search_rows(self, queries: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
         """Blocking search returning (row, score) pairs; ties are broken by row so results are reproducible.
 
@@ -299,21 +289,27 @@ class BM25Retriever:
         """
         encoded = [self._tokenizer.encode_query(q) if q.strip() else [] for q in queries]
         results: list[list[tuple[int, float]]] = [[] for _ in encoded]
-        active = [i for i, ids in enumerate(encoded) if ids]
-        if not active or self._num_docs == 0:
+        pending = [i for i, ids in enumerate(encoded) if ids]
+        if not pending or self._num_docs == 0:
             return results
         k_eff = min(k, self._num_docs)
-        # One extra hit shows whether a tie straddles the cut.
-        k_fetch = min(k_eff + 1, self._num_docs)
-        rows, scores = self._retrieve([encoded[i] for i in active], k_fetch)
-        for j, qi in enumerate(active):
-            r, s = rows[j], scores[j]
-            if k_fetch > k_eff and s[k_eff - 1] > 0 and s[k_eff] == s[k_eff - 1]:
-                hits = self._exact_top(encoded[qi], k_eff)
-            else:
-                order = np.lexsort((r[:k_eff], -s[:k_eff]))
-                hits = [(int(r[o]), float(s[o])) for o in order]
-            results[qi] = [(row, score) for row, score in hits if score > 0.0]
+        # bm25s' heap keeps an arbitrary member of a score tie that straddles the k-th place, so fetch a few
+        # more hits than asked; a query whose tie runs to the end of what was fetched is fetched again, deeper.
+        k_fetch = min(k_eff + _TIE_MARGIN, self._num_docs)
+        while pending:
+            rows, scores = self._retrieve([encoded[i] for i in pending], k_fetch)
+            unresolved = []
+            for j, qi in enumerate(pending):
+                r, s = rows[j], scores[j]
+                cut = s[k_eff - 1]
+                if k_fetch < self._num_docs and cut > 0 and s[k_fetch - 1] == cut:
+                    unresolved.append(qi)
+                    continue
+                # Everything scoring >= cut was fetched: sort by score, then row, and keep k.
+                order = np.lexsort((r, -s))[:k_eff]
+                results[qi] = [(int(r[o]), float(s[o])) for o in order if s[o] > 0.0]
+            pending = unresolved
+            k_fetch = min(k_fetch * 4, self._num_docs)
         return results
 
     def search_blocking(self, queries: Sequence[str], k: int) -> list[list[Passage]]:

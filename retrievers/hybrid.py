@@ -12,10 +12,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from hopgym.errors import ConfigError
 from hopgym.retrievers.base import Retriever
 from hopgym.retrievers.search_args import check_search_args
-
-from hopgym.errors import ConfigError
 from hopgym.types import Passage
 
 __all__ = ["HybridRetriever", "RRFConfig", "reciprocal_rank_fusion"]

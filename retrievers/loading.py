@@ -14,11 +14,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from hopgym.errors import ConfigError
 from hopgym.retrievers.base import Retriever
 from hopgym.retrievers.corpus import iter_passages
 from hopgym.retrievers.manifest import MANIFEST_NAME, open_index
-
-from hopgym.errors import ConfigError
 
 __all__ = ["aload_retriever", "load_retriever"]
 

@@ -16,10 +16,10 @@ from hopgym.errors import ConfigError, HopgymError
 
 __all__ = ["parse_options", "register", "run"]
 
-_BACKENDS = ("bm25", "dense", "elasticsearch")
-
 
 def register(subparsers: Any) -> None:
+    from hopgym.retrievers.manifest import backend_names
+
     parser = subparsers.add_parser("index", help="build or describe a retrieval index directory")
     actions = parser.add_subparsers(dest="index_command", metavar="ACTION")
     build = actions.add_parser(
@@ -28,7 +28,9 @@ def register(subparsers: Any) -> None:
         description="Index a corpus into DIR. Backend settings go in repeated --option KEY=VALUE (values are "
         "JSON when they parse, e.g. k1=1.2, stemmer=null); the bm25 ones also have named flags.",
     )
-    build.add_argument("--backend", choices=_BACKENDS, default="bm25", help="index backend (default: bm25)")
+    build.add_argument(
+        "--backend", choices=backend_names(), default="bm25", help="index backend (default: bm25)"
+    )
     build.add_argument("--corpus", required=True, type=Path, help="corpus file (.jsonl or .parquet)")
     build.add_argument("--out", required=True, type=Path, help="index directory to create")
     build.add_argument(

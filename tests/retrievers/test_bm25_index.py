@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hopgym.retrievers.corpus import corpus_fingerprint, iter_passages
-from hopgym.retrievers.manifest import MANIFEST_NAME, build_index, open_index, read_manifest
 
 from hopgym.errors import ConfigError, DataError, RetrieverError
+from hopgym.retrievers.corpus import corpus_fingerprint, iter_passages
+from hopgym.retrievers.manifest import MANIFEST_NAME, build_index, open_index, read_manifest
 from hopgym.types import Passage
 
 pytest.importorskip("bm25s")
@@ -125,6 +125,21 @@ async def test_score_ties_are_broken_by_corpus_order() -> None:
         (hits,) = await retriever.search(["alpha"], 3)
         assert [p.id for p in hits] == ["o1", "t0", "t1"]
         assert hits[1].score == hits[2].score < hits[0].score
+    finally:
+        await retriever.aclose()
+
+
+async def test_long_ties_are_fetched_deeper() -> None:
+    # 60 identical passages among 100: the tie runs past the first fetch, which must widen until it ends.
+    passages = [Passage(f"x{i}", "", f"filler{i} words") for i in range(40)]
+    passages[5:5] = [Passage(f"t{i}", "", "alpha beta") for i in range(60)]
+    retriever = BM25Retriever.from_passages(passages)
+    try:
+        for k in (3, 20, 59):
+            (hits,) = await retriever.search(["beta"], k)
+            assert [p.id for p in hits] == [f"t{i}" for i in range(k)]
+        (hits,) = await retriever.search(["beta filler7"], 3)
+        assert [p.id for p in hits] == ["x7", "t0", "t1"]
     finally:
         await retriever.aclose()
 

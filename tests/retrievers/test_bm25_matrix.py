@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hopgym.retrievers.bm25_matrix import BM25_METHODS, TermCounts, score_matrix
 
 from hopgym.errors import ConfigError
+from hopgym.retrievers.bm25_matrix import BM25_METHODS, TermCounts, score_matrix
 
 bm25s = pytest.importorskip("bm25s")
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from hopgym.retrievers.tokenize import Tokenizer, TokenizerConfig
 
 from hopgym.errors import ConfigError
+from hopgym.retrievers.tokenize import Tokenizer, TokenizerConfig
 
 pytest.importorskip("Stemmer")
 pytest.importorskip("bm25s")

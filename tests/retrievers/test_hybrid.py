@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
-from hopgym.retrievers.hybrid import HybridRetriever, RRFConfig, reciprocal_rank_fusion
 
 from hopgym.errors import ConfigError, RetrieverError
+from hopgym.retrievers.hybrid import HybridRetriever, RRFConfig, reciprocal_rank_fusion
 from hopgym.types import Passage
 
 

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from hopgym.retrievers.base import Retriever
-
 from hopgym.types import Passage
 
 NAME = "hybrid"
