@@ -38,6 +38,7 @@ import httpx
 from hopgym.agents.errors import PolicyError, PolicyRequestError, PolicyTimeout, PolicyUnavailable
 from hopgym.agents.policy import Context, FinishReason, Generation, SamplingParams
 from hopgym.errors import ConfigError
+from hopgym.http_retry import ClientErrors, post_json
 
 __all__ = ["ApiMode", "OpenAIPolicy", "OpenAIPolicyConfig", "TextTokenizer", "assistant_action"]
 
@@ -45,7 +46,6 @@ logger = logging.getLogger(__name__)
 
 ApiMode = Literal["completions", "chat"]
 
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
 
 
@@ -325,57 +325,15 @@ class OpenAIPolicy:
         return any(isinstance(m, Mapping) and m.get("owned_by") == "vllm" for m in data)
 
     async def _post(self, path: str, payload: Mapping[str, Any]) -> Any:
-        cfg = self.config
-        url = cfg.root_url + path
-        attempts = cfg.max_retries + 1
-        last_problem = ""
-        for attempt in range(attempts):
-            retry_after: float | None = None
-            try:
-                response = await self._client.post(url, json=payload)
-            except (
-                httpx.ConnectError,
-                httpx.ConnectTimeout,
-                httpx.RemoteProtocolError,
-                httpx.ReadError,
-            ) as exc:
-                # The server is down, starting, or dropped the connection: worth another try.
-                last_problem = f"{type(exc).__name__}: {exc}"
-            except httpx.TimeoutException as exc:
-                raise PolicyTimeout(
-                    f"{url} did not answer within {cfg.timeout_s:g} s ({type(exc).__name__}); raise timeout_s "
-                    "or lower max_tokens / the number of concurrent episodes"
-                ) from exc
-            except httpx.HTTPError as exc:
-                raise PolicyError(f"request to {url} failed: {type(exc).__name__}: {exc}") from exc
-            else:
-                if response.status_code < 300:
-                    try:
-                        return response.json()
-                    except ValueError as exc:
-                        raise PolicyError(
-                            f"{url} answered with invalid JSON: {response.text[:200]!r}"
-                        ) from exc
-                if response.status_code not in _RETRY_STATUSES:
-                    raise PolicyRequestError(
-                        f"{url} rejected the request with HTTP {response.status_code}: "
-                        f"{_error_text(response)}{_hint(response.status_code)}",
-                        status=response.status_code,
-                    )
-                last_problem = f"HTTP {response.status_code}: {_error_text(response)}"
-                retry_after = _retry_after_s(response.headers.get("Retry-After"))
-            if attempt + 1 < attempts:
-                cap = min(cfg.backoff_max_s, cfg.backoff_base_s * (2**attempt))
-                delay = self._rng.uniform(0.0, cap)  # full jitter spreads the retries of many episodes
-                if retry_after is not None:
-                    delay = max(delay, min(retry_after, cfg.max_retry_after_s))
-                logger.warning(
-                    "request to %s failed (%s); retry %d in %.2f s", url, last_problem, attempt + 1, delay
-                )
-                await self._sleep(delay)
-        raise PolicyUnavailable(
-            f"{url} is unavailable after {attempts} attempts ({last_problem}); check that the model server is "
-            "running and reachable"
+        return await post_json(
+            self._client,
+            self.config.root_url + path,
+            payload,
+            settings=self.config,
+            errors=_ERRORS,
+            sleep=self._sleep,
+            rng=self._rng,
+            logger=logger,
         )
 
     def _need_tokenizer(self) -> TextTokenizer:
@@ -510,35 +468,23 @@ def _parse_chat_choice(choice: Mapping[str, Any]) -> Generation:
     )
 
 
-def _error_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason_phrase
-    if isinstance(body, Mapping):
-        error = body.get("error", body.get("detail", body.get("message")))
-        if isinstance(error, Mapping):
-            error = error.get("message", error)
-        if error:
-            return str(error)[:300]
-    return str(body)[:300]
+def _summarize_error(body: Mapping[str, Any]) -> object:
+    # OpenAI-style servers nest the message: {"error": {"message": ...}}; others use "detail" or "message".
+    error = body.get("error", body.get("detail", body.get("message")))
+    return error.get("message", error) if isinstance(error, Mapping) else error
 
 
-def _hint(status: int) -> str:
-    if status in (401, 403):
-        return " (pass the server's API key as api_key=...)"
-    if status == 404:
-        return " (wrong base_url, or a model name the server does not serve: see GET /v1/models)"
-    return ""
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+_ERRORS = ClientErrors(
+    failed=PolicyError,
+    timeout=PolicyTimeout,
+    unavailable=PolicyUnavailable,
+    rejected=lambda message, status: PolicyRequestError(message, status=status),
+    summarize=_summarize_error,
+    timeout_advice="raise timeout_s or lower max_tokens / the number of concurrent episodes",
+    unavailable_advice="check that the model server is running and reachable",
+    auth_hint="pass the server's API key as api_key=...",
+    not_found_hint="wrong base_url, or a model name the server does not serve: see GET /v1/models",
+)
 
 
 def _load_tokenizer(path: str | Path) -> TextTokenizer:

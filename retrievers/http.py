@@ -24,12 +24,12 @@ import math
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal, get_args
 
 import httpx
 
 from hopgym.errors import ConfigError, RetrieverError, RetrieverTimeout, RetrieverUnavailable
+from hopgym.http_retry import ClientErrors, post_json
 from hopgym.retrievers.corpus import split_contents
 from hopgym.types import Passage
 
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 HttpApi = Literal["hopgym", "search_r1", "flashrag"]
 
 _PATHS: dict[str, str] = {"hopgym": "/retrieve", "search_r1": "/retrieve", "flashrag": "/batch_search"}
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -187,81 +186,18 @@ class HttpRetriever:
         return [hits[:k] for hits in parsed]
 
     async def _post(self, payload: Mapping[str, Any]) -> Any:
-        cfg = self.config
-        url = cfg.endpoint
         self.stats.requests += 1
-        attempts = cfg.max_retries + 1
-        last_problem = ""
-        last_status = 0
-        for attempt in range(attempts):
-            self.stats.attempts += 1
-            retry_after: float | None = None
-            try:
-                response = await self._client.post(url, json=payload)
-            except (
-                httpx.ConnectError,
-                httpx.ConnectTimeout,
-                httpx.RemoteProtocolError,
-                httpx.ReadError,
-            ) as exc:
-                # The server is down, restarting, or dropped the connection: worth another try.
-                last_problem = f"{type(exc).__name__}: {exc}"
-            except httpx.TimeoutException as exc:
-                self.stats.failures += 1
-                raise RetrieverTimeout(
-                    f"{url} did not answer within {cfg.timeout_s:g} s ({type(exc).__name__}); "
-                    "raise timeout_s or check that the server is not overloaded"
-                ) from exc
-            except httpx.HTTPError as exc:
-                self.stats.failures += 1
-                raise RetrieverError(f"request to {url} failed: {type(exc).__name__}: {exc}") from exc
-            else:
-                if response.status_code < 300:
-                    try:
-                        return response.json()
-                    except ValueError as exc:
-                        self.stats.failures += 1
-                        raise RetrieverError(
-                            f"{url} answered with invalid JSON: {response.text[:200]!r}"
-                        ) from exc
-                if response.status_code not in _RETRY_STATUSES:
-                    self.stats.failures += 1
-                    raise ConfigError(
-                        f"{url} rejected the request with HTTP {response.status_code}: "
-                        f"{_error_text(response)}{_hint(response.status_code)}"
-                    )
-                last_status = response.status_code
-                last_problem = f"HTTP {response.status_code}: {_error_text(response)}"
-                retry_after = _retry_after_s(response.headers.get("Retry-After"))
-            if attempt + 1 < attempts:
-                delay = self._backoff(attempt)
-                if retry_after is not None:
-                    delay = max(delay, min(retry_after, cfg.max_retry_after_s))
-                self.stats.retries += 1
-                logger.warning(
-                    "retrieval request to %s failed (%s); retry %d in %.2f s",
-                    url,
-                    last_problem,
-                    attempt + 1,
-                    delay,
-                )
-                await self._sleep(delay)
-        self.stats.failures += 1
-        if last_status == 504:
-            # The server (or a proxy) gave up waiting for its backend: a timeout, not an outage.
-            raise RetrieverTimeout(
-                f"{url} timed out on all {attempts} attempts ({last_problem}); the backend is too slow for "
-                "the server's time limit"
-            )
-        raise RetrieverUnavailable(
-            f"{url} is unavailable after {attempts} attempts ({last_problem}); check that the retriever "
-            "server is running (hopgym serve-retriever --index DIR) and reachable"
+        return await post_json(
+            self._client,
+            self.config.endpoint,
+            payload,
+            settings=self.config,
+            errors=_ERRORS,
+            sleep=self._sleep,
+            rng=self._rng,
+            logger=logger,
+            counters=self.stats,
         )
-
-    def _backoff(self, attempt: int) -> float:
-        # "Full jitter": spreads the retries of many clients that failed together.
-        cap = min(self.config.backoff_max_s, self.config.backoff_base_s * (2**attempt))
-        return self._rng.uniform(0.0, cap)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -270,40 +206,26 @@ class HttpRetriever:
         await self._client.aclose()
 
 
-def _error_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason_phrase
-    if isinstance(body, dict):
-        parts = [str(body[key]) for key in ("error", "detail") if body.get(key)]
-        if parts:
-            return ": ".join(parts)[:300]
-    return str(body)[:300]
+def _summarize_error(body: Mapping[str, Any]) -> str:
+    # hopgym servers answer {"error": ..., "detail": ...}: both halves say what to fix.
+    return ": ".join(str(body[key]) for key in ("error", "detail") if body.get(key))
 
 
-def _hint(status: int) -> str:
-    if status in (401, 403):
-        return " (pass the server's bearer token as token=...)"
-    if status == 404:
-        return " (wrong URL, or wrong api= for this server)"
-    return ""
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    from datetime import datetime, timezone
-
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+_ERRORS = ClientErrors(
+    failed=RetrieverError,
+    timeout=RetrieverTimeout,
+    unavailable=RetrieverUnavailable,
+    rejected=lambda message, _status: ConfigError(message),
+    summarize=_summarize_error,
+    timeout_advice="raise timeout_s or check that the server is not overloaded",
+    unavailable_advice=(
+        "check that the retriever server is running (hopgym serve-retriever --index DIR) and reachable"
+    ),
+    auth_hint="pass the server's bearer token as token=...",
+    not_found_hint="wrong URL, or wrong api= for this server",
+    gateway_timeout_advice="the backend is too slow for the server's time limit",
+    label="retrieval request",
+)
 
 
 def _passage(document: Any, score: Any, *, require_id: bool) -> Passage:
