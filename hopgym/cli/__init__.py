@@ -16,7 +16,10 @@ _COMMAND_MODULES = ("envs", "play", "eval", "score", "index", "search", "serve_r
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hopgym", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="hopgym",
+        description="Search-QA environments, retrievers and agents for LLMs that reason with search.",
+    )
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)"
     )
