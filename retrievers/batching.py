@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from hopgym.errors import ConfigError, RetrieverError
 from hopgym.retrievers.base import Retriever
+from hopgym.retrievers.search_args import check_search_args
 from hopgym.types import Passage
 
 __all__ = ["BatchingStats", "MicroBatchingRetriever"]
@@ -105,8 +106,7 @@ class MicroBatchingRetriever:
         return sum(q.size for q in self._queues.values())
 
     async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ConfigError(f"k={k!r} is invalid: the number of passages per query must be an integer >= 1")
+        queries = check_search_args(queries, k)
         if self._closing:
             raise RetrieverError("MicroBatchingRetriever is closed; create a new one to search again")
         request_queries = list(queries)

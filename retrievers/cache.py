@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from hopgym.errors import ConfigError, RetrieverError
 from hopgym.retrievers.base import Retriever
+from hopgym.retrievers.search_args import check_search_args
 from hopgym.types import Passage
 
 __all__ = ["CacheStats", "CachedRetriever", "normalize_query"]
@@ -59,8 +60,7 @@ class CachedRetriever:
         self._entries.clear()
 
     async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ConfigError(f"k={k!r} is invalid: the number of passages per query must be an integer >= 1")
+        queries = check_search_args(queries, k)
         if self._closed:
             raise RetrieverError("CachedRetriever is closed; create a new one to search again")
         keys = [(normalize_query(q), k) for q in queries]

@@ -31,6 +31,7 @@ import httpx
 from hopgym.errors import ConfigError, RetrieverError, RetrieverTimeout, RetrieverUnavailable
 from hopgym.http_retry import ClientErrors, post_json
 from hopgym.retrievers.corpus import split_contents
+from hopgym.retrievers.search_args import check_search_args
 from hopgym.types import Passage
 
 __all__ = ["HttpApi", "HttpRetriever", "HttpRetrieverConfig", "HttpStats"]
@@ -151,8 +152,7 @@ class HttpRetriever:
         self._closed = False
 
     async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ConfigError(f"k={k!r} is invalid: the number of passages per query must be an integer >= 1")
+        queries = check_search_args(queries, k)
         if self._closed:
             raise RetrieverError("HttpRetriever is closed; create a new one to search again")
         results: list[list[Passage]] = [[] for _ in queries]

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hopgym.errors import ConfigError, RetrieverError
+from hopgym.retrievers.search_args import check_search_args
 from hopgym.types import Passage
 
 __all__ = ["STOPWORDS", "InMemoryBM25Retriever", "tokenize"]
@@ -105,15 +106,13 @@ class InMemoryBM25Retriever:
 
     def search_sync(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
         """The blocking form of :meth:`search`, for callers outside an event loop."""
-        passages, index = self._check(k)
+        queries = check_search_args(queries, k)
+        passages, index = self._index_or_raise()
         return [_search_one(passages, index, q, k) for q in queries]
 
     async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
-        passages, index = self._check(k)
-        if isinstance(queries, str):
-            # A bare string is a Sequence[str] too, and would be searched one character at a time.
-            raise ConfigError("queries must be a list of query strings, not a single string: use [query]")
-        queries = list(queries)
+        queries = check_search_args(queries, k)
+        passages, index = self._index_or_raise()
         if len(queries) * max(len(passages), 1) <= _INLINE_WORK_LIMIT:
             return [_search_one(passages, index, q, k) for q in queries]
         return await asyncio.to_thread(lambda: [_search_one(passages, index, q, k) for q in queries])
@@ -122,9 +121,7 @@ class InMemoryBM25Retriever:
         self._passages = None
         self._index = {}
 
-    def _check(self, k: int) -> tuple[tuple[Passage, ...], dict[str, _Postings]]:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ConfigError(f"k={k!r} is invalid: the number of passages per query must be an integer >= 1")
+    def _index_or_raise(self) -> tuple[tuple[Passage, ...], dict[str, _Postings]]:
         if self._passages is None:
             raise RetrieverError("InMemoryBM25Retriever is closed; create a new one to search again")
         # Searches hold on to these two, so a concurrent aclose() cannot pull the index from under them.
