@@ -38,7 +38,7 @@ import httpx
 from hopgym.agents.errors import PolicyError, PolicyRequestError, PolicyTimeout, PolicyUnavailable
 from hopgym.agents.policy import Context, FinishReason, Generation, SamplingParams
 from hopgym.errors import ConfigError
-from hopgym.http_retry import ClientErrors, post_json
+from hopgym.http_retry import ClientErrors, json_client, post_json
 
 __all__ = ["ApiMode", "OpenAIPolicy", "OpenAIPolicyConfig", "TextTokenizer", "assistant_action"]
 
@@ -173,15 +173,12 @@ class OpenAIPolicy:
         self.token_level = self.tokenizer is not None
         self.chat_template = chat_template
         cfg = self.config
-        headers = {"Accept": "application/json"}
-        if cfg.api_key:
-            headers["Authorization"] = f"Bearer {cfg.api_key}"
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(cfg.timeout_s, connect=cfg.connect_timeout_s),
-            limits=httpx.Limits(
-                max_connections=cfg.max_connections, max_keepalive_connections=cfg.max_connections
-            ),
-            headers=headers,
+        self._client = json_client(
+            bearer=cfg.api_key,
+            timeout_s=cfg.timeout_s,
+            connect_timeout_s=cfg.connect_timeout_s,
+            max_connections=cfg.max_connections,
+            max_keepalive_connections=cfg.max_connections,
             transport=transport,
         )
         self._sleep = sleep

@@ -84,6 +84,29 @@ class ClientErrors:
     label: str = "request"
 
 
+def json_client(
+    *,
+    bearer: str | None,
+    timeout_s: float,
+    connect_timeout_s: float,
+    max_connections: int,
+    max_keepalive_connections: int,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """A pooled JSON client with timeouts and optional bearer auth, as both hopgym HTTP clients use."""
+    headers = {"Accept": "application/json"}
+    if bearer:
+        headers["Authorization"] = f"Bearer {bearer}"
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_keepalive_connections
+        ),
+        headers=headers,
+        transport=transport,
+    )
+
+
 def retry_after_s(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP-date); ``None`` if absent or
     unreadable. Dates in the past give 0. ``now`` (aware) defaults to the current UTC time."""

@@ -29,7 +29,7 @@ from typing import Any, Literal, get_args
 import httpx
 
 from hopgym.errors import ConfigError, RetrieverError, RetrieverTimeout, RetrieverUnavailable
-from hopgym.http_retry import ClientErrors, post_json
+from hopgym.http_retry import ClientErrors, json_client, post_json
 from hopgym.retrievers.corpus import split_contents
 from hopgym.retrievers.search_args import check_search_args
 from hopgym.types import Passage
@@ -135,15 +135,12 @@ class HttpRetriever:
             base_url=base_url, api=api, timeout_s=timeout_s, max_retries=max_retries, token=token, **options
         )
         cfg = self.config
-        headers = {"Accept": "application/json"}
-        if cfg.token:
-            headers["Authorization"] = f"Bearer {cfg.token}"
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(cfg.timeout_s, connect=cfg.connect_timeout_s),
-            limits=httpx.Limits(
-                max_connections=cfg.max_connections, max_keepalive_connections=cfg.max_keepalive_connections
-            ),
-            headers=headers,
+        self._client = json_client(
+            bearer=cfg.token,
+            timeout_s=cfg.timeout_s,
+            connect_timeout_s=cfg.connect_timeout_s,
+            max_connections=cfg.max_connections,
+            max_keepalive_connections=cfg.max_keepalive_connections,
             transport=transport,
         )
         self._sleep = sleep

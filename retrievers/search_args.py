@@ -12,7 +12,9 @@ __all__ = ["check_search_args"]
 def check_search_args(queries: Sequence[str], k: int) -> list[str]:
     """Validate ``search(queries, k)`` arguments and return the queries as a list."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ConfigError(f"k={k!r} is invalid: k must be >= 1, an integer (the number of passages per query)")
+        raise ConfigError(
+            f"k={k!r} is invalid: k must be >= 1, an integer (the number of passages per query)"
+        )
     if isinstance(queries, (str, bytes)):
         raise ConfigError("queries must be a list of strings, not a single string: wrap it as [query]")
     result = list(queries)
