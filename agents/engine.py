@@ -265,8 +265,9 @@ async def run_episode(
         elif max_episode_tokens is not None:
             raise ConfigError("max_episode_tokens needs a token-level policy (it caps the token sequence)")
         turn_index = 0
+        episode_params = dataclasses.replace(params, stop=stop)
         while True:
-            turn_params = dataclasses.replace(params, stop=stop)
+            turn_params = episode_params
             if params.seed is not None:
                 turn_params = dataclasses.replace(
                     turn_params, seed=_turn_seed(params.seed, task_id, sample_index, turn_index)
