@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from hopgym.envs.protocols.prompt_templates import TemplatedProtocol
 from hopgym.envs.protocols.tag_parsing import (
     THINK_CLOSE,
     THINK_OPEN,
     ActionTags,
     TagMatch,
-    clean_answer,
     clean_query,
-    find_first_action,
 )
+from hopgym.envs.protocols.tag_protocol import TagProtocol
 from hopgym.types import ParsedAction, Passage
 
 __all__ = ["R1SearcherProtocol"]
@@ -33,7 +30,7 @@ _STOP: tuple[str, ...] = (END_OF_QUERY, "</answer>")
 
 
 @dataclass(frozen=True)
-class R1SearcherProtocol(TemplatedProtocol):
+class R1SearcherProtocol(TagProtocol):
     """R1-Searcher (RUCAIBox/R1-Searcher) markers.
 
     The prompt ends with ``<think>`` and queries are issued *inside* the reasoning, so ``parse`` does not
@@ -46,23 +43,17 @@ class R1SearcherProtocol(TemplatedProtocol):
 
     name = "r1_searcher"
     stop = _STOP
+    action_tags = _TAGS
+    forbidden_inside = (BEGIN_OF_DOCUMENTS, END_OF_DOCUMENTS, THINK_OPEN, THINK_CLOSE)
+    # R1-Searcher writes its queries inside the reasoning, so nothing is dropped.
+    drop_think = False
     default_invalid_template = (
         "\n[Invalid action: {reason}. Search with <|begin_of_query|> keywords <|end_of_query|> or answer with"
         " <answer> answer </answer>.]\n"
     )
 
-    def parse(self, text: str) -> ParsedAction:
-        """Interpret one turn (see the class docstring); never raises."""
-        if not isinstance(text, str):
-            return ParsedAction.invalid(f"turn is not text but {type(text).__name__}")
-        found = find_first_action(
-            text, _TAGS, forbidden_inside=(BEGIN_OF_DOCUMENTS, END_OF_DOCUMENTS, THINK_OPEN, THINK_CLOSE)
-        )
-        if not isinstance(found, TagMatch):
-            return found
-        if found.kind == "search":
-            return clean_query(" ".join(found.content.replace('"', "").split()), found.notes)
-        return clean_answer(found.content, found.notes)
+    def interpret_search(self, found: TagMatch) -> ParsedAction:
+        return clean_query(" ".join(found.content.replace('"', "").split()), found.notes)
 
     def format_passages(self, passages: Sequence[Passage]) -> str:
         """``({i}){title}   {text}`` lines, ``None`` when empty.
@@ -89,11 +80,3 @@ class R1SearcherProtocol(TemplatedProtocol):
     def render_search(self, query: str) -> str:
         """``<|begin_of_query|> query<|end_of_query|>`` (R1-Searcher models put no space before the end)."""
         return f"{BEGIN_OF_QUERY} {query}{END_OF_QUERY}"
-
-    def render_answer(self, answer: str) -> str:
-        """``<answer> answer </answer>``."""
-        return f"<answer> {answer} </answer>"
-
-    def tools(self) -> list[Mapping[str, Any]] | None:
-        """None: a tag protocol."""
-        return None

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from hopgym.envs.protocols.prompt_templates import TemplatedProtocol
 from hopgym.envs.protocols.tag_parsing import (
     THINK_CLOSE,
     THINK_OPEN,
     ActionTags,
     TagMatch,
     clean_answer,
-    clean_query,
-    drop_think_blocks,
-    find_first_action,
     last_boxed_content,
 )
+from hopgym.envs.protocols.tag_protocol import TagProtocol
 from hopgym.types import ParsedAction, Passage
 
 __all__ = ["ReSearchProtocol"]
@@ -30,7 +26,7 @@ _STOP: tuple[str, ...] = ("</search>",)
 
 
 @dataclass(frozen=True)
-class ReSearchProtocol(TemplatedProtocol):
+class ReSearchProtocol(TagProtocol):
     """ReSearch (Agent-RL/ReSearch) tags.
 
     ``parse`` follows the Search-R1 rules (think blocks dropped, first complete action wins, invalid on no
@@ -43,22 +39,14 @@ class ReSearchProtocol(TemplatedProtocol):
 
     name = "research"
     stop = _STOP
+    action_tags = _TAGS
+    forbidden_inside = (*_OBSERVATION_TAGS, THINK_OPEN, THINK_CLOSE)
     default_invalid_template = (
         "\n[Invalid action: {reason}. Search with <search> query </search> or finish with"
         " <answer> \\boxed{answer} </answer>.]\n"
     )
 
-    def parse(self, text: str) -> ParsedAction:
-        """Interpret one turn (see the class docstring); never raises."""
-        if not isinstance(text, str):
-            return ParsedAction.invalid(f"turn is not text but {type(text).__name__}")
-        found = find_first_action(
-            drop_think_blocks(text), _TAGS, forbidden_inside=(*_OBSERVATION_TAGS, THINK_OPEN, THINK_CLOSE)
-        )
-        if not isinstance(found, TagMatch):
-            return found
-        if found.kind == "search":
-            return clean_query(found.content, found.notes)
+    def interpret_answer(self, found: TagMatch) -> ParsedAction:
         boxed = last_boxed_content(found.content)
         if boxed is not None:
             return clean_answer(boxed, found.notes)
@@ -76,14 +64,6 @@ class ReSearchProtocol(TemplatedProtocol):
         """`` <result>\\n{body}\\n</result>``, as ReSearch's rollout appends after ``</search>``."""
         return f" <result>\n{body}\n</result>"
 
-    def render_search(self, query: str) -> str:
-        """``<search> query </search>``."""
-        return f"<search> {query} </search>"
-
     def render_answer(self, answer: str) -> str:
         """``<answer> \\boxed{answer} </answer>``."""
         return f"<answer> \\boxed{{{answer}}} </answer>"
-
-    def tools(self) -> list[Mapping[str, Any]] | None:
-        """None: a tag protocol."""
-        return None

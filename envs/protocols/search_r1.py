@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from hopgym.envs.protocols.base import ChatMessage
-from hopgym.envs.protocols.prompt_templates import TemplatedProtocol
-from hopgym.envs.protocols.tag_parsing import (
-    THINK_CLOSE,
-    THINK_OPEN,
-    ActionTags,
-    TagMatch,
-    clean_answer,
-    clean_query,
-    drop_think_blocks,
-    find_first_action,
-)
-from hopgym.types import ParsedAction, Passage, Task
+from hopgym.envs.protocols.tag_parsing import THINK_CLOSE, THINK_OPEN, ActionTags
+from hopgym.envs.protocols.tag_protocol import TagProtocol
+from hopgym.types import Passage, Task
 
 __all__ = ["SearchR1Protocol"]
 
@@ -30,7 +20,7 @@ _STOP: tuple[str, ...] = ("</search>", "</answer>")
 
 
 @dataclass(frozen=True)
-class SearchR1Protocol(TemplatedProtocol):
+class SearchR1Protocol(TagProtocol):
     """Search-R1 (PeterGriffinJin/Search-R1) tags.
 
     ``parse``: complete ``<think>...</think>`` blocks are dropped first; then the first complete action wins
@@ -45,23 +35,12 @@ class SearchR1Protocol(TemplatedProtocol):
 
     name = "search_r1"
     stop = _STOP
+    action_tags = _TAGS
+    forbidden_inside = (*_OBSERVATION_TAGS, THINK_OPEN, THINK_CLOSE)
     default_invalid_template = (
         "\n[Invalid action: {reason}. Search with <search> query </search> or answer with <answer> answer"
         " </answer>.]\n"
     )
-
-    def parse(self, text: str) -> ParsedAction:
-        """Interpret one turn (see the class docstring); never raises."""
-        if not isinstance(text, str):
-            return ParsedAction.invalid(f"turn is not text but {type(text).__name__}")
-        found = find_first_action(
-            drop_think_blocks(text), _TAGS, forbidden_inside=(*_OBSERVATION_TAGS, THINK_OPEN, THINK_CLOSE)
-        )
-        if not isinstance(found, TagMatch):
-            return found
-        if found.kind == "search":
-            return clean_query(found.content, found.notes)
-        return clean_answer(found.content, found.notes)
 
     def format_passages(self, passages: Sequence[Passage]) -> str:
         """``Doc {i}(Title: {first line of contents}) {rest}`` lines, as Search-R1's ``_passages2string``."""
@@ -80,15 +59,3 @@ class SearchR1Protocol(TemplatedProtocol):
         if self.system_prompt is None:
             return [{"role": "user", "content": self.prompt(task)}]
         return super().messages(task)
-
-    def render_search(self, query: str) -> str:
-        """``<search> query </search>``."""
-        return f"<search> {query} </search>"
-
-    def render_answer(self, answer: str) -> str:
-        """``<answer> answer </answer>``."""
-        return f"<answer> {answer} </answer>"
-
-    def tools(self) -> list[Mapping[str, Any]] | None:
-        """None: a tag protocol."""
-        return None
