@@ -39,7 +39,7 @@ from hopgym.envs.core import AsyncSearchQAEnv
 from hopgym.errors import ConfigError
 from hopgym.retrievers.base import Retriever
 from hopgym.retrievers.batching import MicroBatchingRetriever
-from hopgym.types import RewardInput, Task
+from hopgym.types import Task
 
 __all__ = [
     "EnvSource",
@@ -345,23 +345,12 @@ async def run_episode(
 
 
 def _length_result(env: AsyncSearchQAEnv, result: Callable[..., Trajectory], turns: list[Turn]) -> Trajectory:
-    task = env.task
-    assert task is not None
-    num_searches = sum(t.action_kind == "search" for t in turns)
-    scored = env.reward_fn(
-        RewardInput(
-            response=env.render(),
-            golden_answers=task.golden_answers,
-            prediction=None,
-            finished=False,
-            num_searches=num_searches,
-        )
-    )
+    reward, components = env.truncate()
     return result(
         "length",
-        reward=float(scored.score),
-        reward_components={k: float(v) for k, v in scored.components.items()},
-        num_searches=num_searches,
+        reward=reward,
+        reward_components=components,
+        num_searches=sum(t.action_kind == "search" for t in turns),
     )
 
 

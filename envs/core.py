@@ -192,17 +192,7 @@ class AsyncSearchQAEnv:
         truncated = not terminated and self._turn >= self.config.max_turns
         reward, details = 0.0, {}
         if terminated or truncated:
-            self._done = True
-            result = self.reward_fn(
-                RewardInput(
-                    response="".join(self._transcript),
-                    golden_answers=self._task.golden_answers,
-                    prediction=parsed.answer,
-                    finished=terminated,
-                    num_searches=self._num_searches,
-                )
-            )
-            reward, details = float(result.score), {k: float(v) for k, v in result.components.items()}
+            reward, details = self._finish(parsed.answer, finished=terminated)
         return (
             observation,
             reward,
@@ -210,6 +200,29 @@ class AsyncSearchQAEnv:
             truncated,
             self._step_info(parsed, passage_ids, obs_cut, details),
         )
+
+    def truncate(self) -> tuple[float, dict[str, float]]:
+        """End the episode from outside (e.g. the policy's token budget ran out) and score it as cut off.
+
+        Returns the reward and its components, as the last ``step`` would have.
+        """
+        if self._task is None or self._done:
+            raise ResetNeeded("the episode is over (or never started): call reset() before truncate()")
+        return self._finish(None, finished=False)
+
+    def _finish(self, prediction: str | None, *, finished: bool) -> tuple[float, dict[str, float]]:
+        assert self._task is not None
+        self._done = True
+        result = self.reward_fn(
+            RewardInput(
+                response="".join(self._transcript),
+                golden_answers=self._task.golden_answers,
+                prediction=prediction,
+                finished=finished,
+                num_searches=self._num_searches,
+            )
+        )
+        return float(result.score), {k: float(v) for k, v in result.components.items()}
 
     def clone(self, *, retriever: Retriever | None = None) -> AsyncSearchQAEnv:
         """A fresh env sharing this one's tasks, protocol, reward and config (all immutable), and its

@@ -203,3 +203,15 @@ async def test_clone_shares_immutable_parts_and_has_its_own_episode(retriever: I
     assert info["turn"] == 2
     await twin.aclose()
     assert await other.search(["Velmora"], 1)  # a clone never closes its retriever
+
+
+async def test_truncate_scores_the_episode_as_cut_off(retriever: InMemoryBM25Retriever) -> None:
+    env = AsyncSearchQAEnv(TASKS, retriever, "research")
+    await env.reset(options={"task_id": "t1"})
+    await env.step("<think>x</think><search>Velmora Works</search>")
+    reward, details = env.truncate()
+    assert reward == 0.0 and isinstance(details, dict)  # ReSearch scores a cut-off generation 0
+    with pytest.raises(ResetNeeded):
+        env.truncate()
+    with pytest.raises(ResetNeeded):
+        await env.step("<answer>x</answer>")
