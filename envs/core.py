@@ -190,7 +190,8 @@ class AsyncSearchQAEnv:
 
         terminated = parsed.kind == "answer"
         truncated = not terminated and self._turn >= self.config.max_turns
-        reward, details = 0.0, {}
+        reward: float = 0.0
+        details: dict[str, float] = {}
         if terminated or truncated:
             reward, details = self._finish(parsed.answer, finished=terminated)
         return (
