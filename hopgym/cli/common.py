@@ -8,18 +8,24 @@ from typing import Any
 from hopgym.errors import ConfigError
 
 
-def parse_env_kwargs(pairs: list[str] | None) -> dict[str, Any]:
-    """``["max_turns=4", "protocol=research"]`` -> kwargs; values are JSON when they parse, else strings."""
-    kwargs: dict[str, Any] = {}
+def parse_key_values(pairs: list[str] | None, *, flag: str, example: str) -> dict[str, Any]:
+    """``["k1=1.2", "stemmer=null"]`` -> ``{"k1": 1.2, "stemmer": None}``; non-JSON values stay strings."""
+    values: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
+        key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"--env-arg {pair!r}: expected KEY=VALUE, e.g. --env-arg max_turns=4")
+            raise ConfigError(f"{flag} {pair!r}: expected KEY=VALUE, e.g. {flag} {example}")
         try:
-            kwargs[key] = json.loads(raw)
+            values[key] = json.loads(raw)
         except json.JSONDecodeError:
-            kwargs[key] = raw
-    return kwargs
+            values[key] = raw
+    return values
+
+
+def parse_env_kwargs(pairs: list[str] | None) -> dict[str, Any]:
+    """``--env-arg`` values as env kwargs."""
+    return parse_key_values(pairs, flag="--env-arg", example="max_turns=4")
 
 
 def add_env_arguments(parser: Any, *, default_env: str = "hopgym/HopWorld-v0") -> None:

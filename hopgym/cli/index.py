@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hopgym.cli.common import parse_key_values
 from hopgym.errors import ConfigError, HopgymError
 
 __all__ = ["parse_options", "register", "run"]
@@ -50,18 +51,8 @@ def register(subparsers: Any) -> None:
 
 
 def parse_options(pairs: list[str]) -> dict[str, Any]:
-    """``["k1=1.2", "stemmer=null"]`` -> ``{"k1": 1.2, "stemmer": None}``; non-JSON values stay strings."""
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"--option {pair!r}: expected KEY=VALUE, e.g. --option k1=1.2")
-        try:
-            options[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key] = raw
-    return options
+    """``--option`` values as backend options."""
+    return parse_key_values(pairs, flag="--option", example="k1=1.2")
 
 
 def _named_options(args: argparse.Namespace) -> dict[str, Any]:
