@@ -12,12 +12,10 @@ An index directory holds:
 
 from __future__ import annotations
 
-import array
 import asyncio
 import json
 import logging
 import math
-import mmap
 import os
 import re
 import shutil
@@ -25,10 +23,10 @@ import threading
 import time
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Protocol, Union
+from typing import Any, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +46,14 @@ from hopgym.retrievers.faiss_index import (
     write_faiss_index,
 )
 from hopgym.retrievers.manifest import MANIFEST_NAME, IndexManifest, ProgressFn, new_manifest, read_manifest
+from hopgym.retrievers.passage_store import (
+    OFFSETS_FILE,
+    DiskPassageStore,
+    MemoryPassageStore,
+    PassageStore,
+    is_complete,
+    write_passages,
+)
 from hopgym.retrievers.search_args import check_search_args
 from hopgym.types import Passage
 
@@ -55,15 +61,12 @@ __all__ = [
     "BACKEND",
     "DenseBackend",
     "DenseRetriever",
-    "PassageStore",
     "passage_text",
 ]
 
 logger = logging.getLogger(__name__)
 
 INDEX_FILE = "index.faiss"
-PASSAGES_FILE = "passages.jsonl"
-OFFSETS_FILE = "passages.offsets.npy"
 EMBEDDINGS_DIR = "embeddings"
 BUILD_STATE_FILE = "build-state.json"
 DEFAULT_SHARD_SIZE = 10_000
@@ -193,118 +196,6 @@ class DenseBuildOptions:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# passage storage
-
-
-class PassageLookup(Protocol):
-    def __len__(self) -> int: ...
-
-    def get(self, rows: Iterable[int]) -> list[Passage]: ...
-
-    def close(self) -> None: ...
-
-
-class _MemoryPassages:
-    def __init__(self, passages: Sequence[Passage]) -> None:
-        self._passages = list(passages)
-
-    def __len__(self) -> int:
-        return len(self._passages)
-
-    def get(self, rows: Iterable[int]) -> list[Passage]:
-        return [self._passages[r] for r in rows]
-
-    def close(self) -> None:
-        pass
-
-
-class PassageStore:
-    """Passages on disk as JSON lines plus a row -> byte offset table, read through a memory map."""
-
-    def __init__(self, directory: str | Path, *, expected_count: int | None = None) -> None:
-        self.directory = Path(directory)
-        data_path = self.directory / PASSAGES_FILE
-        offsets_path = self.directory / OFFSETS_FILE
-        for path in (data_path, offsets_path):
-            if not path.is_file():
-                raise DataError("passage store file is missing; rebuild the index", path=str(path))
-        try:
-            offsets = np.load(offsets_path, mmap_mode="r")
-        except (OSError, ValueError) as exc:
-            raise DataError(
-                f"passage offsets are unreadable ({exc}); rebuild the index", path=str(offsets_path)
-            ) from exc
-        size = data_path.stat().st_size
-        if offsets.ndim != 1 or len(offsets) < 2 or int(offsets[0]) != 0 or int(offsets[-1]) != size:
-            raise DataError(
-                f"passage offsets do not match {PASSAGES_FILE} ({size} bytes); the store is corrupt, "
-                "rebuild the index",
-                path=str(offsets_path),
-            )
-        if expected_count is not None and len(offsets) - 1 != expected_count:
-            raise DataError(
-                f"passage store holds {len(offsets) - 1} passages but the manifest says {expected_count}; "
-                "rebuild the index",
-                path=str(data_path),
-            )
-        self._offsets = offsets
-        self._file = data_path.open("rb")
-        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
-
-    @staticmethod
-    def is_complete(directory: Path) -> bool:
-        offsets_path = directory / OFFSETS_FILE
-        data_path = directory / PASSAGES_FILE
-        if not (offsets_path.is_file() and data_path.is_file()):
-            return False
-        try:
-            offsets = np.load(offsets_path, mmap_mode="r")
-            return len(offsets) >= 2 and int(offsets[-1]) == data_path.stat().st_size
-        except (OSError, ValueError):
-            return False
-
-    @staticmethod
-    def write(passages: Iterable[Passage], directory: str | Path) -> int:
-        """Write the store atomically (offsets last, so their presence means the store is whole)."""
-        directory = Path(directory)
-        data_path = directory / PASSAGES_FILE
-        offsets_path = directory / OFFSETS_FILE
-        offsets_path.unlink(missing_ok=True)
-        tmp_data = data_path.with_name(data_path.name + ".tmp")
-        offsets = array.array("Q", [0])
-        position = 0
-        with tmp_data.open("wb") as fh:
-            for p in passages:
-                line = json.dumps({"id": p.id, "title": p.title, "text": p.text}, ensure_ascii=False) + "\n"
-                raw = line.encode("utf-8")
-                fh.write(raw)
-                position += len(raw)
-                offsets.append(position)
-        os.replace(tmp_data, data_path)
-        tmp_offsets = offsets_path.with_name("offsets.tmp.npy")
-        with tmp_offsets.open("wb") as fh:
-            np.save(fh, np.frombuffer(offsets, dtype=np.uint64))
-        os.replace(tmp_offsets, offsets_path)
-        return len(offsets) - 1
-
-    def __len__(self) -> int:
-        return len(self._offsets) - 1
-
-    def get(self, rows: Iterable[int]) -> list[Passage]:
-        out = []
-        for row in rows:
-            start, end = int(self._offsets[row]), int(self._offsets[row + 1])
-            record = json.loads(self._map[start:end])
-            out.append(Passage(id=record["id"], title=record["title"], text=record["text"]))
-        return out
-
-    def close(self) -> None:
-        if not self._map.closed:
-            self._map.close()
-        self._file.close()
-
-
-# ----------------------------------------------------------------------------------------------------------
 # retriever
 
 
@@ -319,7 +210,7 @@ class DenseRetriever:
         self,
         encoder: TextEncoder,
         index: Any,
-        passages: PassageLookup,
+        passages: PassageStore,
         *,
         index_config: DenseIndexConfig | None = None,
         owns_encoder: bool = True,
@@ -371,7 +262,11 @@ class DenseRetriever:
             training = vectors[_training_rows(len(vectors), config)] if needs_training else None
             faiss_index = build_faiss_index(config, vectors.shape[1], len(vectors), training, [vectors])
             return cls(
-                text_encoder, faiss_index, _MemoryPassages(passages), index_config=config, owns_encoder=owns
+                text_encoder,
+                faiss_index,
+                MemoryPassageStore(passages),
+                index_config=config,
+                owns_encoder=owns,
             )
         except BaseException:
             if owns:
@@ -421,7 +316,7 @@ class DenseRetriever:
         encoder_config = _encoder_for_open(recorded, options)
         index_config = _index_for_open(manifest, options)
         check_gpu_request(index_config)
-        store = PassageStore(directory, expected_count=manifest.passage_count)
+        store = DiskPassageStore(directory, expected_count=manifest.passage_count)
         try:
             use_mmap = bool(_coerce("open", "mmap", bool, options.get("mmap", False)))
             faiss_index = read_faiss_index(directory / INDEX_FILE, mmap=use_mmap)
@@ -471,8 +366,7 @@ class DenseRetriever:
                 scores, rows = index.search(vectors, top)
             for slot, row_ids, row_scores in zip(live, rows, scores, strict=True):
                 keep = [(int(r), float(s)) for r, s in zip(row_ids, row_scores, strict=True) if r >= 0]
-                found = passages.get(r for r, _ in keep)
-                results[slot] = [replace(p, score=s) for p, (_, s) in zip(found, keep, strict=True)]
+                results[slot] = [replace(passages.get(r), score=s) for r, s in keep]
         except (ValueError, ConfigError) as exc:
             if self._closed:
                 raise RetrieverError("the DenseRetriever was closed during the search") from exc
@@ -627,8 +521,8 @@ def _prepare_directory(out: Path, state: Mapping[str, Any], corpus: Path, fmt: C
         shutil.rmtree(out / EMBEDDINGS_DIR, ignore_errors=True)
         (out / OFFSETS_FILE).unlink(missing_ok=True)
         state_path.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    if not PassageStore.is_complete(out):
-        count = PassageStore.write(iter_passages(corpus, format=fmt), out)
+    if not is_complete(out):
+        count = write_passages(iter_passages(corpus, format=fmt), out)
         if count == 0:
             raise DataError("the corpus has no passages", path=str(corpus))
 
@@ -645,7 +539,7 @@ def _encode_shards(
         if _shard_is_valid(path, hi - lo, encoder.dim):
             logger.info("embedding shard %s already done, skipping", path.name)
         else:
-            texts = [passage_text(p) for p in store.get(range(lo, hi))]
+            texts = [passage_text(store.get(row)) for row in range(lo, hi)]
             base = done
 
             def report(batch_done: int, batch_total: int, base: int = base) -> None:
@@ -701,7 +595,7 @@ class DenseBackend:
                 "passage_text": "contents",
             }
             _prepare_directory(out, state, corpus, plan.corpus_format)
-            store = PassageStore(out)
+            store = DiskPassageStore(out)
             try:
                 n = len(store)
                 _encode_shards(encoder, store, out / EMBEDDINGS_DIR, plan.shard_size, progress)

@@ -2,15 +2,17 @@
 
 On disk, ``passages.jsonl`` holds one JSON array ``[id, title, text]`` per line and ``passages.offsets.npy``
 the byte offset of every line plus the file end, so reading row ``i`` is one slice and one ``json.loads``
-without loading the corpus. Index backends write it while streaming the corpus.
+without loading the corpus. Index backends write it while streaming the corpus. Both files are written
+under temporary names and the offsets are put in place last, so their presence means the store is whole.
 """
 
 from __future__ import annotations
 
 import json
 import mmap
+import os
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
@@ -28,6 +30,8 @@ __all__ = [
     "MemoryPassageStore",
     "PassageStore",
     "PassageStoreWriter",
+    "is_complete",
+    "write_passages",
 ]
 
 PASSAGES_FILE = "passages.jsonl"
@@ -59,11 +63,19 @@ class MemoryPassageStore:
 
 
 class PassageStoreWriter:
-    """Appends passages to ``directory``; ``close`` writes the offsets file. Use as a context manager."""
+    """Appends passages to ``directory``; ``close`` publishes the store. Use as a context manager.
+
+    Leaving the ``with`` block on an exception discards what was written instead of publishing it.
+    """
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self._fh = (self.directory / PASSAGES_FILE).open("wb")
+        self._data_path = self.directory / PASSAGES_FILE
+        self._offsets_path = self.directory / OFFSETS_FILE
+        # A stale offsets file would make the half-written data look like a whole store.
+        self._offsets_path.unlink(missing_ok=True)
+        self._tmp_data = self._data_path.with_name(PASSAGES_FILE + ".tmp")
+        self._fh = self._tmp_data.open("wb")
         self._offsets = array("q", [0])
         self._position = 0
 
@@ -79,10 +91,22 @@ class PassageStoreWriter:
         return len(self._offsets) - 1
 
     def close(self) -> None:
+        """Put the data file in place, then the offsets file (whose presence marks the store whole)."""
         if self._fh.closed:
             return
         self._fh.close()
-        np.save(self.directory / OFFSETS_FILE, np.frombuffer(self._offsets, dtype=np.int64))
+        os.replace(self._tmp_data, self._data_path)
+        tmp_offsets = self._offsets_path.with_name("passages.offsets.tmp.npy")
+        with tmp_offsets.open("wb") as fh:
+            np.save(fh, np.frombuffer(self._offsets, dtype=np.int64))
+        os.replace(tmp_offsets, self._offsets_path)
+
+    def abort(self) -> None:
+        """Discard what was written; the directory is left without a store."""
+        if self._fh.closed:
+            return
+        self._fh.close()
+        self._tmp_data.unlink(missing_ok=True)
 
     def __enter__(self) -> PassageStoreWriter:
         return self
@@ -90,46 +114,90 @@ class PassageStoreWriter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_passages(passages: Iterable[Passage], directory: str | Path) -> int:
+    """Write ``passages`` as the store of ``directory``; returns how many were written."""
+    with PassageStoreWriter(directory) as writer:
+        for passage in passages:
+            writer.add(passage)
+    return len(writer)
+
+
+def _load_offsets(directory: Path) -> npt.NDArray[np.int64]:
+    """The offsets of the store in ``directory``, checked against its data file (DataError if they differ)."""
+    data_path, offsets_path = directory / PASSAGES_FILE, directory / OFFSETS_FILE
+    for path in (data_path, offsets_path):
+        if not path.is_file():
+            raise DataError("passage store file is missing; rebuild the index", path=str(path))
+    try:
+        offsets: npt.NDArray[np.int64] = np.load(offsets_path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(
+            f"unreadable passage offsets ({exc}); rebuild the index", path=str(offsets_path)
+        ) from exc
+    size = data_path.stat().st_size
+    if (
+        offsets.ndim != 1
+        or len(offsets) < 1
+        or offsets.dtype != np.int64
+        or int(offsets[0]) != 0
+        or int(offsets[-1]) != size
+    ):
+        raise DataError(
+            f"passage offsets do not match {PASSAGES_FILE} ({size} bytes); the store is corrupt, "
+            "rebuild the index",
+            path=str(offsets_path),
+        )
+    return offsets
+
+
+def is_complete(directory: str | Path) -> bool:
+    """Whether ``directory`` holds a whole, consistent store (so a resumed build may keep it)."""
+    try:
+        _load_offsets(Path(directory))
+    except DataError:
+        return False
+    return True
 
 
 class DiskPassageStore:
-    """Reads a store written by :class:`PassageStoreWriter`; rows are decoded on demand."""
+    """Reads a store written by :class:`PassageStoreWriter`; rows are decoded on demand.
 
-    def __init__(self, directory: str | Path) -> None:
+    ``expected_count`` (the manifest's passage count) makes a store of another size a DataError.
+    """
+
+    def __init__(self, directory: str | Path, *, expected_count: int | None = None) -> None:
         directory = Path(directory)
-        data_path, offsets_path = directory / PASSAGES_FILE, directory / OFFSETS_FILE
-        for path in (data_path, offsets_path):
-            if not path.is_file():
-                raise DataError("index file is missing; rebuild the index", path=str(path))
-        try:
-            offsets: npt.NDArray[np.int64] = np.load(offsets_path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as exc:
+        offsets = _load_offsets(directory)
+        data_path = directory / PASSAGES_FILE
+        if expected_count is not None and len(offsets) - 1 != expected_count:
             raise DataError(
-                f"unreadable passage offsets ({exc}); rebuild the index", path=str(offsets_path)
-            ) from exc
-        size = data_path.stat().st_size
-        if offsets.ndim != 1 or len(offsets) < 1 or offsets.dtype != np.int64 or int(offsets[-1]) != size:
-            raise DataError(
-                f"passage offsets do not match {PASSAGES_FILE} ({size} bytes); the index is corrupt, "
-                "rebuild it",
-                path=str(offsets_path),
+                f"passage store holds {len(offsets) - 1} passages but the manifest says {expected_count}; "
+                "rebuild the index",
+                path=str(data_path),
             )
         self._offsets = offsets
         self._path = data_path
         self._fh = data_path.open("rb")
         # mmap cannot map an empty file; an empty store simply has no rows to read.
-        self._mm = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        self._mm = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ) if int(offsets[-1]) else None
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
 
     def get(self, row: int) -> Passage:
+        """Row ``row``; IndexError out of range, ValueError once the store is closed."""
         if self._mm is None or not 0 <= row < len(self):
             raise IndexError(f"passage row {row} out of range (store has {len(self)} rows)")
         start, end = int(self._offsets[row]), int(self._offsets[row + 1])
+        raw = self._mm[start:end]
         try:
-            pid, title, text = json.loads(self._mm[start:end])
+            pid, title, text = json.loads(raw)
         except (ValueError, TypeError) as exc:
             raise DataError(
                 f"passage row {row} is corrupt ({exc}); rebuild the index", path=str(self._path)
@@ -137,7 +205,7 @@ class DiskPassageStore:
         return Passage(id=pid, title=title, text=text)
 
     def close(self) -> None:
-        if self._mm is not None:
+        # The map object is kept: reading a closed map raises ValueError, which a racing search reports.
+        if self._mm is not None and not self._mm.closed:
             self._mm.close()
-            self._mm = None
         self._fh.close()
