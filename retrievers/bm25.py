@@ -6,9 +6,10 @@ with :func:`~hopgym.retrievers.manifest.open_index`, or index passages in memory
 follow the pyserini settings Search-R1 uses; the stemmer defaults to Snowball English ("porter" is
 pyserini's).
 
-Search runs hopgym's own kernel (:mod:`hopgym.retrievers.bm25_topk`) over the bm25s score matrix: exact top-k
-with MaxScore pruning, ties broken by row, without the GIL, so concurrent searches and ``n_threads`` > 1 run on
-several cores. numba compiles the kernel once per machine (cached on disk; the first compile takes several
+Search runs hopgym's own kernels over the bm25s score matrix, without the GIL, so concurrent searches and
+``n_threads`` > 1 run on several cores: :mod:`hopgym.retrievers.bm25_blockmax` (exact top-k with block-max
+pruning, ties broken by row; its per-block maxima of the frequent terms are computed when the index opens) and
+the exhaustive :mod:`hopgym.retrievers.bm25_topk` it must match bit for bit (``pruning=false``). numba compiles the kernel once per machine (cached on disk; the first compile takes several
 seconds); the retriever runs one tiny query when it is created (``warmup=True``) so that cost is paid at open
 rather than by the first episode.
 """
@@ -55,8 +56,10 @@ BM25S_DIR = "bm25s"
 TOKENIZER_FILE = "tokenizer.json"
 CHECKSUMS_FILE = "checksums.json"
 _PROGRESS_EVERY = 1000
-# A batch is split across threads only when each share has at least this many queries.
+# A batch is split across threads only when each chunk has at least this many queries; each thread takes a few
+# chunks, so one chunk's tokenizing and passage decoding overlaps another one's search.
 _MIN_QUERIES_PER_THREAD = 8
+_CHUNKS_PER_THREAD = 4
 
 
 @dataclass(frozen=True)
@@ -231,9 +234,10 @@ class BM25Retriever:
         warmup: bool = True,
         description: str = "bm25",
     ) -> None:
-        from hopgym.retrievers import bm25_topk
+        from hopgym.retrievers import bm25_blockmax, bm25_topk
 
-        self._kernel = bm25_topk
+        self._topk = bm25_topk
+        self._blockmax = bm25_blockmax
         self._model = model
         self._tokenizer = tokenizer
         self._store = store
@@ -244,7 +248,9 @@ class BM25Retriever:
         self._indptr: npt.NDArray[np.int64] = model.scores["indptr"]
         self._indices: npt.NDArray[np.int32] = model.scores["indices"]
         self._data: npt.NDArray[np.float32] = model.scores["data"]
+        self._matrix = (self._indptr, self._indices, self._data)
         self._bounds: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None = None
+        self._blocks: Any = None
         self._workspaces: list[Any] = []
         self._pool: ThreadPoolExecutor | None = None
         self._state_lock = threading.Lock()
@@ -283,42 +289,50 @@ class BM25Retriever:
         )
 
     def warmup(self) -> None:
-        """Compute the term bounds and run one tiny query, so nothing is compiled or computed during search."""
+        """Compute the bounds and run one tiny query, so nothing is compiled or computed during search."""
         if self._num_docs == 0 or len(self._indptr) < 2:
             return
         started = time.perf_counter()
-        self._search_ids([[0]], 1)
+        self._search_share([[0]], 1)
         logger.info("bm25: search kernel ready in %.1f s", time.perf_counter() - started)
 
-    def _term_bounds(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        # Computed on first use (one pass over the scores) rather than stored, so older indexes work as they are.
+    def _kernel_inputs(self) -> tuple[tuple[Any, Any], Any]:
+        # Computed on first use (passes over the scores) rather than stored, so older indexes work as they are.
         with self._state_lock:
             if self._bounds is None:
-                self._bounds = self._kernel.column_bounds(self._indptr, self._data)
-            return self._bounds
+                self._bounds = self._topk.column_bounds(self._indptr, self._data)
+            if self._pruning and self._blocks is None:
+                self._blocks = self._blockmax.build_block_bounds(self._matrix, self._num_docs)
+                logger.info(
+                    "bm25: block maxima of %d frequent terms (%.0f MiB)",
+                    len(self._blocks.scale),
+                    self._blocks.nbytes / 2**20,
+                )
+            return self._bounds, self._blocks
 
     def _take_workspace(self) -> Any:
         with self._state_lock:
             if self._workspaces:
                 return self._workspaces.pop()
-        return self._kernel.Workspace(self._num_docs)
+        if self._pruning:
+            _, blocks = self._kernel_inputs()
+            return self._blockmax.BlockWorkspace(self._num_docs, blocks)
+        return self._topk.Workspace(self._num_docs)
 
     def _give_workspace(self, workspace: Any) -> None:
         with self._state_lock:
             self._workspaces.append(workspace)
 
     def _search_share(self, token_ids: list[list[int]], k: int) -> list[list[tuple[int, float]]]:
-        bounds = self._term_bounds()
+        bounds, blocks = self._kernel_inputs()
         workspace = self._take_workspace()
         try:
-            rows, scores, counts = self._kernel.search_batch(
-                (self._indptr, self._indices, self._data),
-                bounds,
-                token_ids,
-                k,
-                workspace,
-                prune=self._pruning,
-            )
+            if self._pruning:
+                rows, scores, counts = self._blockmax.search_batch(
+                    self._matrix, bounds, blocks, token_ids, k, workspace
+                )
+            else:
+                rows, scores, counts = self._topk.search_batch(self._matrix, token_ids, k, workspace)
         finally:
             self._give_workspace(workspace)
         return [
@@ -326,40 +340,60 @@ class BM25Retriever:
             for q, n in enumerate(counts.tolist())
         ]
 
-    def _search_ids(self, token_ids: list[list[int]], k: int) -> list[list[tuple[int, float]]]:
-        """(row, score) hits of each query, split across ``n_threads`` threads when the batch is large enough."""
-        shares = min(self._n_threads, len(token_ids) // _MIN_QUERIES_PER_THREAD)
-        if shares <= 1:
-            return self._search_share(token_ids, k)
+    def _search_parallel(
+        self,
+        queries: Sequence[str],
+        k: int,
+        then: Callable[[list[list[tuple[int, float]]]], list[Any]] | None = None,
+    ) -> list[Any]:
+        """(row, score) hits of each query, mapped by ``then`` (e.g. to passages), in chunks on ``n_threads``
+        threads when the batch is large enough.
+
+        Each chunk is tokenized, searched and mapped in one thread, so one chunk's Python work (which holds
+        the GIL) overlaps the search of another (which does not).
+        """
+
+        def chunk_hits(part: Sequence[str]) -> list[Any]:
+            hits = self._search_share(self._encode(part), k)
+            return hits if then is None else then(hits)
+
+        if self._n_threads == 1 or len(queries) < 2 * _MIN_QUERIES_PER_THREAD:
+            return chunk_hits(queries)
         with self._state_lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self._n_threads, thread_name_prefix="hopgym-bm25")
             pool = self._pool
-        size = -(-len(token_ids) // shares)
+        size = max(_MIN_QUERIES_PER_THREAD, -(-len(queries) // (self._n_threads * _CHUNKS_PER_THREAD)))
         parts = pool.map(
-            lambda start: self._search_share(token_ids[start : start + size], k),
-            range(0, len(token_ids), size),
+            lambda start: chunk_hits(queries[start : start + size]), range(0, len(queries), size)
         )
         return [hits for part in parts for hits in part]
+
+    def _encode(self, queries: Sequence[str]) -> list[list[int]]:
+        return [self._tokenizer.encode_query(q) if q.strip() else [] for q in queries]
 
     def _search_rows(self, queries: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
         """Blocking search returning (row, score) pairs by descending score, ties broken by row.
 
         Documents sharing no term with the query (score 0) are never returned, as in Lucene.
         """
-        encoded = [self._tokenizer.encode_query(q) if q.strip() else [] for q in queries]
         if self._num_docs == 0:
-            return [[] for _ in encoded]
-        return self._search_ids(encoded, min(k, self._num_docs))
+            return [[] for _ in queries]
+        return self._search_parallel(queries, min(k, self._num_docs))
 
     def search_blocking(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
         """The synchronous form of :meth:`search` (for benchmarks and code without an event loop)."""
         queries = check_search_args(queries, k)
         self._enter()
         try:
-            hits = self._search_rows(queries, k)
+            if self._num_docs == 0:
+                return [[] for _ in queries]
             get = self._store.get
-            return [[get(row, score) for row, score in row_hits] for row_hits in hits]
+
+            def passages(hits: list[list[tuple[int, float]]]) -> list[list[Passage]]:
+                return [[get(row, score) for row, score in row_hits] for row_hits in hits]
+
+            return self._search_parallel(queries, min(k, self._num_docs), passages)
         finally:
             self._leave()
 

@@ -1,7 +1,8 @@
-"""The BM25 top-k kernel against exhaustive scoring, on random matrices and on the HotpotQA index.
+"""The BM25 top-k kernels (exhaustive, and block-max pruned in several layouts) against exact scoring, on random
+matrices and on the HotpotQA index.
 
 Random matrices use multiples of 1/4 as scores: their float32 sums are exact in any order, so the reference
-can be exact too, ties included (which the kernel must break by row).
+can be exact too, ties included (which the kernels must break by row).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hopgym.retrievers import bm25_topk
+from hopgym.retrievers import bm25_blockmax, bm25_topk
 from hopgym.retrievers.bm25 import BM25Retriever
 from hopgym.retrievers.manifest import build_index, open_index
 
@@ -49,12 +50,32 @@ def reference(matrix: Matrix, n_docs: int, query: list[int], k: int) -> list[tup
     return [(row, -neg) for neg, row in ranked[:k]]
 
 
-def kernel(matrix: Matrix, n_docs: int, queries: list[list[int]], k: int, *, prune: bool):
-    bounds = bm25_topk.column_bounds(matrix[0], matrix[2])
-    workspace = bm25_topk.Workspace(n_docs)
-    rows, scores, counts = bm25_topk.search_batch(matrix, bounds, queries, k, workspace, prune=prune)
+# Block layouts the pruned kernel must give the same answers with: no dense term (every term scored from its
+# postings, bounds from partial sums), the default, every term dense (only the block-bound path), and a
+# memory budget that keeps some frequent terms sparse.
+LAYOUTS = {
+    "no-dense": {"block_rows": 4, "memory_bytes": 0},
+    "default": {},
+    "all-dense-1-row": {"block_rows": 1, "dense_min_fill": 0.0},
+    "all-dense-16-rows": {"block_rows": 16, "dense_min_fill": 0.0},
+    "budget": {"block_rows": 2, "dense_min_fill": 0.0, "memory_bytes": 3000},
+}
+
+
+def kernel(matrix: Matrix, n_docs: int, queries: list[list[int]], k: int, *, layout: str | None):
+    """Hits of each query from the exhaustive kernel (``layout`` None) or the pruned one."""
+    if layout is None:
+        workspace = bm25_topk.Workspace(n_docs)
+        rows, scores, counts = bm25_topk.search_batch(matrix, queries, k, workspace)
+        arrays = [workspace.acc, workspace.flags]
+    else:
+        bounds = bm25_topk.column_bounds(matrix[0], matrix[2])
+        blocks = bm25_blockmax.build_block_bounds(matrix, n_docs, **LAYOUTS[layout])
+        workspace = bm25_blockmax.BlockWorkspace(n_docs, blocks)
+        rows, scores, counts = bm25_blockmax.search_batch(matrix, bounds, blocks, queries, k, workspace)
+        arrays = [workspace.acc, workspace.flags, workspace.done]
     # The workspace is left clean for the next call.
-    assert not workspace.acc.any() and not workspace.flags.any() and not workspace.bitmap.any()
+    assert not any(a.any() for a in arrays)
     return [
         [(int(r), float(s)) for r, s in zip(rows[q, :n], scores[q, :n], strict=True)]
         for q, n in enumerate(counts)
@@ -75,14 +96,14 @@ def test_kernel_matches_exhaustive_scoring_with_ties_broken_by_row(negative: boo
         ]
         for k in (1, 3, 10, n_docs + 5):
             expected = [reference(matrix, n_docs, q, k) for q in queries]
-            for prune in (True, False):
-                assert kernel(matrix, n_docs, queries, k, prune=prune) == expected
+            for layout in (None, *LAYOUTS):
+                assert kernel(matrix, n_docs, queries, k, layout=layout) == expected, layout
                 cases += len(queries)
-    assert cases == 60 * 20 * 4 * 2
+    assert cases == 60 * 20 * 4 * (1 + len(LAYOUTS))
 
 
-def test_pruning_engages_and_changes_nothing_on_a_skewed_matrix() -> None:
-    # Rare high-scoring terms and long low-scoring lists: the case MaxScore is for.
+def test_pruning_changes_nothing_on_a_skewed_matrix() -> None:
+    # Rare high-scoring terms and long low-scoring lists: the case pruning is for.
     rng = np.random.default_rng(11)
     n_docs, n_terms = 5000, 12
     indptr, indices, data = [0], [], []
@@ -97,8 +118,8 @@ def test_pruning_engages_and_changes_nothing_on_a_skewed_matrix() -> None:
     queries = [list(range(n_terms)), [0, 5, 6, 7, 8], [1, 2, 9, 10, 11, 4]]
     for k in (1, 3, 7):
         expected = [reference(matrix, n_docs, q, k) for q in queries]
-        assert kernel(matrix, n_docs, queries, k, prune=True) == expected
-        assert kernel(matrix, n_docs, queries, k, prune=False) == expected
+        for layout in (None, *LAYOUTS):
+            assert kernel(matrix, n_docs, queries, k, layout=layout) == expected, layout
 
 
 @pytest.fixture(scope="module")
