@@ -35,11 +35,9 @@ import numpy as np
 import numpy.typing as npt
 
 from hopgym.retrievers.bm25_topk import (
-    _better,
     _drain,
+    _offer,
     _push,
-    _sift_down,
-    _sift_up,
     batch_arrays,
     exhaustive_one,
     query_terms,
@@ -155,38 +153,6 @@ class BlockWorkspace:
         self.local = np.zeros(bounds.block_rows, dtype=np.float32)
 
 
-_IN_HEAP = 1
-
-
-@numba.njit(nogil=True, cache=True)  # type: ignore[untyped-decorator]
-def _offer(heap_vals: Any, heap_docs: Any, size: int, k: int, flags: Any, acc: Any, d: int, v: float) -> int:
-    """Offer row ``d`` with its current partial score ``v`` to the heap of partial scores.
-
-    Entries may hold a stale (lower) score for a row updated since it went in. A stale top is refreshed before
-    it is compared, which keeps the invariant: every row outside the heap scores at most its top.
-    """
-    if flags[d] & _IN_HEAP:
-        return size
-    if size < k:
-        heap_vals[size] = v
-        heap_docs[size] = d
-        flags[d] |= _IN_HEAP
-        _sift_up(heap_vals, heap_docs, size)
-        return size + 1
-    if not _better(v, d, heap_vals[0], heap_docs[0]):
-        return size
-    while heap_vals[0] != acc[heap_docs[0]]:
-        heap_vals[0] = acc[heap_docs[0]]
-        _sift_down(heap_vals, heap_docs, size, 0)
-    if _better(v, d, heap_vals[0], heap_docs[0]):
-        flags[heap_docs[0]] &= ~_IN_HEAP
-        heap_vals[0] = v
-        heap_docs[0] = d
-        flags[d] |= _IN_HEAP
-        _sift_down(heap_vals, heap_docs, size, 0)
-    return size
-
-
 @numba.njit(nogil=True, cache=True)  # type: ignore[untyped-decorator]
 def _score_block(
     indptr: Any,
@@ -230,6 +196,41 @@ def _score_block(
         if v > 0.0:
             size = _push(heap_vals, heap_docs, size, k, base + r, v)
     return size
+
+
+@numba.njit(nogil=True, cache=True)  # type: ignore[untyped-decorator]
+def _score_new_block(
+    indptr: Any,
+    indices: Any,
+    data: Any,
+    slot: Any,
+    maxq: Any,
+    starts: Any,
+    shift: int,
+    dense: Any,
+    dense_w: Any,
+    acc: Any,
+    b: int,
+    done: Any,
+    picked: Any,
+    n_done: int,
+    local: Any,
+    k: int,
+    heap_vals: Any,
+    heap_docs: Any,
+    size: int,
+) -> tuple[int, int]:
+    """Score block ``b`` unless it was scored already, noting it in ``done``/``picked[:n_done]`` (so it is
+    cleared after the query); returns (heap size, n_done)."""
+    if done[b]:
+        return size, n_done
+    done[b] = 1
+    picked[n_done] = b
+    size = _score_block(
+        indptr, indices, data, slot, maxq, starts, shift, dense, dense_w, acc, b, local, k, heap_vals, heap_docs,
+        size,
+    )  # fmt: skip
+    return size, n_done + 1
 
 
 @numba.njit(nogil=True, cache=True)  # type: ignore[untyped-decorator]
@@ -326,15 +327,10 @@ def _search_one(
     size = 0
     n_done = 0
     for i in range(n_part):
-        b = part_docs[i] >> shift
-        if done[b] == 0:
-            done[b] = 1
-            picked[n_done] = b
-            n_done += 1
-            size = _score_block(
-                indptr, indices, data, slot, maxq, starts, shift, dense, dense_w, acc, b, local, k,
-                heap_vals, heap_docs, size,
-            )  # fmt: skip
+        size, n_done = _score_new_block(
+            indptr, indices, data, slot, maxq, starts, shift, dense, dense_w, acc, part_docs[i] >> shift, done,
+            picked, n_done, local, k, heap_vals, heap_docs, size,
+        )  # fmt: skip
 
     # 3. Every other row a sparse term touched whose partial sum plus the dense terms' maxima in its block can
     # reach theta: their blocks are scored by decreasing bound, in bands, so theta rises early.
@@ -367,16 +363,11 @@ def _search_one(
         for i in range(n_cand):
             bound = cand_bounds[i]
             if bound >= lo and bound < hi and bound >= cut:
-                b = cand_blocks[i]
-                if done[b] == 0:
-                    done[b] = 1
-                    picked[n_done] = b
-                    n_done += 1
-                    size = _score_block(
-                        indptr, indices, data, slot, maxq, starts, shift, dense, dense_w, acc, b, local, k,
-                        heap_vals, heap_docs, size,
-                    )  # fmt: skip
-                    cut = _cut(heap_vals, size, k)
+                size, n_done = _score_new_block(
+                    indptr, indices, data, slot, maxq, starts, shift, dense, dense_w, acc, cand_blocks[i], done,
+                    picked, n_done, local, k, heap_vals, heap_docs, size,
+                )  # fmt: skip
+                cut = _cut(heap_vals, size, k)
         if lo <= cut or lo <= 0.0:
             break  # the band reached theta (or 0): every candidate left is below it
         hi = lo

@@ -26,7 +26,7 @@ class Workspace:
 
     def __init__(self, num_docs: int) -> None:
         self.acc = np.zeros(max(num_docs, 1), dtype=np.float32)  # partial scores
-        self.flags = np.zeros(max(num_docs, 1), dtype=np.uint8)  # 1: the row was offered to the heap
+        self.flags = np.zeros(max(num_docs, 1), dtype=np.uint8)  # _IN_HEAP: the row is in the top-k heap
 
 
 @numba.njit(nogil=True, cache=True)  # type: ignore[untyped-decorator]
@@ -87,6 +87,47 @@ def _sift_up(vals: Any, docs: Any, i: int) -> None:
             return
 
 
+_IN_HEAP = 1
+
+
+@numba.njit(nogil=True, cache=True)  # type: ignore[untyped-decorator]
+def _offer(heap_vals: Any, heap_docs: Any, size: int, k: int, flags: Any, acc: Any, d: int, v: float) -> int:
+    """Offer row ``d`` with its current partial score ``v`` to a heap of partial scores.
+
+    Entries may hold a stale (lower) score for a row updated since it went in. A stale top is refreshed before
+    it is compared, which keeps the invariant: every row outside the heap scores at most its top.
+    """
+    if flags[d] & _IN_HEAP:
+        return size
+    if size < k:
+        heap_vals[size] = v
+        heap_docs[size] = d
+        flags[d] |= _IN_HEAP
+        _sift_up(heap_vals, heap_docs, size)
+        return size + 1
+    if not _better(v, d, heap_vals[0], heap_docs[0]):
+        return size
+    while heap_vals[0] != acc[heap_docs[0]]:
+        heap_vals[0] = acc[heap_docs[0]]
+        _sift_down(heap_vals, heap_docs, size, 0)
+    if _better(v, d, heap_vals[0], heap_docs[0]):
+        flags[heap_docs[0]] &= ~_IN_HEAP
+        heap_vals[0] = v
+        heap_docs[0] = d
+        flags[d] |= _IN_HEAP
+        _sift_down(heap_vals, heap_docs, size, 0)
+    return size
+
+
+@numba.njit(nogil=True, cache=True)  # type: ignore[untyped-decorator]
+def _refresh(heap_vals: Any, heap_docs: Any, size: int, acc: Any) -> None:
+    """Bring stale heap entries up to the rows' current scores and restore the heap order."""
+    for i in range(size):
+        heap_vals[i] = acc[heap_docs[i]]
+    for i in range(size // 2 - 1, -1, -1):
+        _sift_down(heap_vals, heap_docs, size, i)
+
+
 @numba.njit(nogil=True, cache=True)  # type: ignore[untyped-decorator]
 def query_terms(indptr: Any, raw_terms: Any) -> tuple[Any, Any]:
     """The query's distinct terms in summation order (fewest postings first, ties by term id) and their
@@ -145,28 +186,44 @@ def exhaustive_one(
     indptr: Any, indices: Any, data: Any, raw_terms: Any, k: int, acc: Any, flags: Any, rows_out: Any,
     scores_out: Any,
 ) -> Any:  # fmt: skip
-    """Score every posting of the query's terms, then offer each touched row once; returns the hit count."""
+    """Score every posting of the query's terms; returns the hit count.
+
+    With no negative score, rows are offered to a heap of partial sums as they grow (a sum can only rise, so
+    only a row at least the heap's top can end in the top k). Otherwise each touched row is offered once, with
+    its final score, after all terms.
+    """
     if len(raw_terms) == 0:
         return 0
     terms, weights = query_terms(indptr, raw_terms)
-    for j in range(len(terms)):
-        t = terms[j]
-        w = weights[j]
-        for p in range(indptr[t], indptr[t + 1]):
-            d = indices[p]
-            acc[d] = acc[d] + w * data[p]
     heap_vals = np.empty(k, dtype=np.float32)
     heap_docs = np.empty(k, dtype=np.int64)
     size = 0
+    monotone = True
     for j in range(len(terms)):
         t = terms[j]
+        w = weights[j]
+        floor = heap_vals[0] if size == k else -np.inf
         for p in range(indptr[t], indptr[t + 1]):
             d = indices[p]
-            if flags[d] == 0:
-                flags[d] = 1
-                # Only a row better than the heap's worst can enter it.
-                if size < k or acc[d] >= heap_vals[0]:
-                    size = _push(heap_vals, heap_docs, size, k, d, acc[d])
+            v = acc[d] + w * data[p]
+            acc[d] = v
+            if data[p] < 0.0:
+                monotone = False
+            if monotone and v >= floor:
+                size = _offer(heap_vals, heap_docs, size, k, flags, acc, d, v)
+                if size == k:
+                    floor = heap_vals[0]
+    if monotone:
+        _refresh(heap_vals, heap_docs, size, acc)
+    else:
+        for i in range(size):
+            flags[heap_docs[i]] = 0
+        size = 0
+        for j in range(len(terms)):
+            t = terms[j]
+            for p in range(indptr[t], indptr[t + 1]):
+                d = indices[p]
+                size = _offer(heap_vals, heap_docs, size, k, flags, acc, d, acc[d])
     # Leave the workspace zeroed for the next query.
     for j in range(len(terms)):
         t = terms[j]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -177,15 +178,11 @@ CASES: list[tuple[str, str, str, str, str | None]] = [
 @pytest.mark.parametrize(
     ("text", "kind", "expected", "call_id"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
-def test_parse_table(text: str, kind: str, expected: str, call_id: str | None) -> None:
+def test_parse_table(
+    text: str, kind: str, expected: str, call_id: str | None, check_action: Callable[..., None]
+) -> None:
     action = PROTOCOL.parse(text)
-    assert action.kind == kind, action
-    if kind == "search":
-        assert action.query == expected
-    elif kind == "answer":
-        assert action.answer == expected
-    else:
-        assert action.reason is not None and expected in action.reason
+    check_action(action, kind, expected)
     assert action.tool_call_id == call_id
 
 
