@@ -335,9 +335,10 @@ class BM25Retriever:
                 rows, scores, counts = self._topk.search_batch(self._matrix, token_ids, k, workspace)
         finally:
             self._give_workspace(workspace)
+        # One conversion of the whole batch: per-query numpy slicing costs more than the rest of the loop.
         return [
-            list(zip(rows[q, :n].tolist(), scores[q, :n].tolist(), strict=True))
-            for q, n in enumerate(counts.tolist())
+            list(zip(r[:n], s[:n], strict=True))
+            for r, s, n in zip(rows.tolist(), scores.tolist(), counts.tolist(), strict=True)
         ]
 
     def _search_parallel(

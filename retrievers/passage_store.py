@@ -1,7 +1,7 @@
 """Passages by row number: an on-disk store read through mmap, and an in-memory one.
 
 On disk, ``passages.jsonl`` holds one JSON array ``[id, title, text]`` per line and ``passages.offsets.npy``
-the byte offset of every line plus the file end, so reading row ``i`` is one slice and one ``json.loads``
+the byte offset of every line plus the file end, so reading row ``i`` is one slice and one JSON parse
 without loading the corpus. Index backends write it while streaming the corpus. Both files are written
 under temporary names and the offsets are put in place last, so their presence means the store is whole.
 """
@@ -12,16 +12,25 @@ import json
 import mmap
 import os
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from hopgym.errors import DataError
 from hopgym.types import Passage
+
+# orjson parses a stored row about 3x faster than json, and rows are decoded on the search path.
+_loads: Callable[[bytes], Any]
+try:
+    import orjson
+
+    _loads = orjson.loads
+except ImportError:  # pragma: no cover - orjson comes with the bm25 and dense extras
+    _loads = json.loads
 
 __all__ = [
     "OFFSETS_FILE",
@@ -183,22 +192,24 @@ class DiskPassageStore:
                 path=str(data_path),
             )
         self._offsets = offsets
+        # Indexing a memoryview gives Python ints directly, several times faster than a numpy memmap.
+        self._bounds = offsets.data
+        self._count = len(offsets) - 1
         self._path = data_path
         self._fh = data_path.open("rb")
         # mmap cannot map an empty file; an empty store simply has no rows to read.
         self._mm = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ) if int(offsets[-1]) else None
 
     def __len__(self) -> int:
-        return len(self._offsets) - 1
+        return self._count
 
     def get(self, row: int, score: float = 0.0) -> Passage:
         """Row ``row`` carrying ``score``; IndexError out of range, ValueError once the store is closed."""
-        if self._mm is None or not 0 <= row < len(self):
+        if self._mm is None or not 0 <= row < self._count:
             raise IndexError(f"passage row {row} out of range (store has {len(self)} rows)")
-        start, end = int(self._offsets[row]), int(self._offsets[row + 1])
-        raw = self._mm[start:end]
+        raw = self._mm[self._bounds[row] : self._bounds[row + 1]]
         try:
-            pid, title, text = json.loads(raw)
+            pid, title, text = _loads(raw)
         except (ValueError, TypeError) as exc:
             raise DataError(
                 f"passage row {row} is corrupt ({exc}); rebuild the index", path=str(self._path)
