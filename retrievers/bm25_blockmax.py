@@ -188,8 +188,8 @@ def _score_block(
             continue  # no posting of this term in the block
         w = dense_w[j]
         offset = indptr[t]
-        for p in range(offset + starts[s, b], offset + starts[s, b + 1]):
-            r = indices[p] - base
+        for p in range(np.uint64(offset + starts[s, b]), np.uint64(offset + starts[s, b + 1])):
+            r = np.uint64(indices[p]) - np.uint64(base)
             local[r] = local[r] + w * data[p]
     for r in range(rows):
         v = local[r]
@@ -306,15 +306,15 @@ def _search_one(
         w = weights[j]
         floor = part_vals[0] if n_part == k else -np.inf
         near = floor - dense_top * _SLACK - _EPS
-        for p in range(indptr[t], indptr[t + 1]):
-            d = indices[p]
+        for p in range(np.uint64(indptr[t]), np.uint64(indptr[t + 1])):
+            d = np.uint64(indices[p])
             v = acc[d] + w * data[p]
             acc[d] = v
             if v >= near:
                 noted[n_noted] = d
                 n_noted += 1
                 if v >= floor:
-                    n_part = _offer(part_vals, part_docs, n_part, k, flags, acc, d, v)
+                    n_part = _offer(part_vals, part_docs, n_part, k, flags, acc, np.int64(d), v)
                     if n_part == k:
                         floor = part_vals[0]
                         near = floor - dense_top * _SLACK - _EPS
@@ -340,16 +340,16 @@ def _search_one(
     n_cand = 0
     top = 0.0
     for i in range(n_noted):
-        d = noted[i]
+        d = np.uint64(noted[i])
         a = float(acc[d])
         if a + dense_top < cut:
             continue
-        b = d >> shift
+        b = d >> np.uint64(shift)
         if done[b]:
             continue
         bound = a
         for jj in range(len(dense)):
-            bound += float(dense_c[jj]) * float(maxq[slot[dense[jj]], b])
+            bound += float(dense_c[jj]) * float(maxq[np.uint64(slot[dense[jj]]), b])
         if bound < cut:
             continue
         cand_blocks[n_cand] = b
@@ -385,8 +385,8 @@ def _search_one(
         done[picked[i]] = 0
     for j in range(n_sparse):
         t = terms[j]
-        for p in range(indptr[t], indptr[t + 1]):
-            acc[indices[p]] = 0.0
+        for p in range(np.uint64(indptr[t]), np.uint64(indptr[t + 1])):
+            acc[np.uint64(indices[p])] = 0.0
     return _drain(heap_vals, heap_docs, size, rows_out, scores_out)
 
 
@@ -418,9 +418,9 @@ def _remaining_blocks(
     ub[:] = 0.0
     for j in range(n_sparse):
         t = terms[j]
-        for p in range(indptr[t], indptr[t + 1]):
-            d = indices[p]
-            b = d >> shift
+        for p in range(np.uint64(indptr[t]), np.uint64(indptr[t + 1])):
+            d = np.uint64(indices[p])
+            b = d >> np.uint64(shift)
             ub[b] = max(ub[b], acc[d])
     dense = terms[n_sparse:]
     dense_w = weights[n_sparse:]
