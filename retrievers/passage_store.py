@@ -191,7 +191,6 @@ class DiskPassageStore:
                 "rebuild the index",
                 path=str(data_path),
             )
-        self._offsets = offsets
         # Indexing a memoryview gives Python ints directly, several times faster than a numpy memmap.
         self._bounds = offsets.data
         self._count = len(offsets) - 1
