@@ -189,8 +189,8 @@ def _score_block(
         w = dense_w[j]
         offset = indptr[t]
         for p in range(np.uint64(offset + starts[s, b]), np.uint64(offset + starts[s, b + 1])):
-            r = np.uint64(indices[p]) - np.uint64(base)
-            local[r] = local[r] + w * data[p]
+            row = np.uint64(indices[p]) - np.uint64(base)
+            local[row] = local[row] + w * data[p]
     for r in range(rows):
         v = local[r]
         if v > 0.0:
@@ -420,8 +420,8 @@ def _remaining_blocks(
         t = terms[j]
         for p in range(np.uint64(indptr[t]), np.uint64(indptr[t + 1])):
             d = np.uint64(indices[p])
-            b = d >> np.uint64(shift)
-            ub[b] = max(ub[b], acc[d])
+            block = d >> np.uint64(shift)
+            ub[block] = max(ub[block], acc[d])
     dense = terms[n_sparse:]
     dense_w = weights[n_sparse:]
     for j in range(len(dense)):
