@@ -22,7 +22,8 @@ adding the dense terms, in order, to the rows' partial sums, so each row's score
 exhaustive kernel (``bm25_topk``) gives; ties are broken by row. Work is skipped only when a bound, with a
 relative slack above float32 rounding, is strictly below theta, so the result is exactly the top k of
 exhaustive scoring. Queries with a negative column score go to the exhaustive kernel: partial sums are lower
-bounds only when no score is negative.
+bounds only when no score is negative. The loops over postings index with unsigned integers, for the reason
+``bm25_topk`` gives.
 """
 
 from __future__ import annotations

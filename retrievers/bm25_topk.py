@@ -225,9 +225,9 @@ def exhaustive_one(
         size = 0
         for j in range(len(terms)):
             t = terms[j]
-            for p in range(indptr[t], indptr[t + 1]):
-                d = indices[p]
-                size = _offer(heap_vals, heap_docs, size, k, flags, acc, d, acc[d])
+            for p in range(np.uint64(indptr[t]), np.uint64(indptr[t + 1])):
+                row = np.int64(indices[p])
+                size = _offer(heap_vals, heap_docs, size, k, flags, acc, row, acc[row])
     # Leave the workspace zeroed for the next query.
     for j in range(len(terms)):
         t = terms[j]
