@@ -112,8 +112,8 @@ class HopgymCandidate(Candidate):
 
         self._corpus = corpus
         if self._backend is None:
+            from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
             from hopgym.retrievers.corpus import iter_passages
-            from hopgym.retrievers.memory import InMemoryBM25Retriever
 
             started = time.perf_counter()
             self._retriever = InMemoryBM25Retriever(list(iter_passages(corpus)))

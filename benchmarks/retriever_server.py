@@ -117,12 +117,12 @@ def load_backend(corpus: Path) -> tuple[Any, str]:
 
     passages = list(iter_passages(corpus))
     try:
-        from hopgym.retrievers.bm25 import BM25Retriever
+        from hopgym.retrievers.bm25.backend import BM25Retriever
 
         return BM25Retriever.from_passages(passages), f"bm25 (bm25s), {len(passages)} passages"
     except ImportError as exc:
         logger.warning("bm25s unavailable (%s); using the in-memory BM25", exc)
-        from hopgym.retrievers.memory import InMemoryBM25Retriever
+        from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
 
         return InMemoryBM25Retriever(passages), f"memory BM25, {len(passages)} passages"
 
@@ -131,7 +131,7 @@ async def measure(
     backend: Any, queries: list[str], *, batching: bool, clients: int, warmup_s: float, seconds: float,
     pool: Any, max_batch_size: int, max_wait_ms: float, max_concurrency: int, repeat: int,
 ) -> Row:  # fmt: skip
-    from hopgym.retrievers.server_app import ServerConfig, create_app, running_server
+    from hopgym.retrievers.server.app import ServerConfig, create_app, running_server
 
     config = ServerConfig(
         batching=batching,

@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hopgym.agents.engine import collect_episodes
 from hopgym.agents.openai_policy import OpenAIPolicy
 from hopgym.agents.policy import Context, Generation, SamplingParams
+from hopgym.agents.rollout.engine import collect_episodes
 from hopgym.envs.builtin import make_hopworld_core
 from hopgym.envs.core import AsyncSearchQAEnv
 from hopgym.envs.protocols.base import ActionProtocol
@@ -270,8 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--base-url needs --model (the served model name)")
         report = asyncio.run(bench(args, args.base_url, args.model))
     else:
-        from hopgym.agents.tiny_model import build_tiny_model
-        from hopgym.agents.vllm_server import VLLMServer
+        from hopgym.testing.tiny_model import build_tiny_model
+        from hopgym.testing.vllm_server import VLLMServer
 
         model_dir = args.model or str(build_tiny_model())
         os.environ.setdefault("OMP_NUM_THREADS", "1")

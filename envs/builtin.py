@@ -36,7 +36,7 @@ def make_hopworld_core(
     search the world's passages with another backend.
     """
     from hopgym.envs.hopworld import HopWorldConfig, generate_world
-    from hopgym.retrievers.memory import InMemoryBM25Retriever
+    from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
 
     env_kwargs = {k: kwargs.pop(k) for k in _ENV_KEYS if k in kwargs}
     retriever = kwargs.pop("retriever", None)

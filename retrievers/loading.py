@@ -44,11 +44,11 @@ def load_retriever(spec: str | Path, **options: Any) -> Retriever:
 
         return HttpRetriever(spec, **options)
     if lowered.startswith("memory:"):
-        from hopgym.retrievers.memory import InMemoryBM25Retriever
+        from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
 
         return InMemoryBM25Retriever(list(iter_passages(_corpus_path(spec, "memory:"))), **options)
     if lowered.startswith("bm25:"):
-        from hopgym.retrievers.bm25 import BM25Retriever
+        from hopgym.retrievers.bm25.backend import BM25Retriever
 
         return BM25Retriever.from_passages(iter_passages(_corpus_path(spec, "bm25:")), **options)
     if "://" in spec:

@@ -73,9 +73,9 @@ class BackendSpec(Protocol):
 
 # Lazy "module:attribute" references keep heavy backends unimported until used.
 _BACKENDS: dict[str, str | BackendSpec] = {
-    "bm25": "hopgym.retrievers.bm25:BACKEND",
-    "dense": "hopgym.retrievers.dense:BACKEND",
-    "elasticsearch": "hopgym.retrievers.elasticsearch:BACKEND",
+    "bm25": "hopgym.retrievers.bm25.backend:BACKEND",
+    "dense": "hopgym.retrievers.dense.backend:BACKEND",
+    "elasticsearch": "hopgym.retrievers.elasticsearch.backend:BACKEND",
 }
 
 

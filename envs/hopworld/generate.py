@@ -49,7 +49,7 @@ def _stream(config: HopWorldConfig, stage: str) -> random.Random:
 def generate_world(config: HopWorldConfig | None = None) -> HopWorld:
     """Generate the world ``config`` describes (the default config when None)."""
     config = config or HopWorldConfig()
-    from hopgym.retrievers.memory import STOPWORDS
+    from hopgym.retrievers.bm25.simple import STOPWORDS
 
     forge = NameForge(_stream(config, "names"), banned=template_words() | STOPWORDS)
     real, stems = _real_entities(config, forge)

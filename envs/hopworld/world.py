@@ -11,7 +11,7 @@ from hopgym.envs.hopworld.relations import EntityType
 from hopgym.types import Passage, Task
 
 if TYPE_CHECKING:
-    from hopgym.retrievers.memory import InMemoryBM25Retriever
+    from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
 
 __all__ = ["Entity", "Fact", "HopWorld"]
 
@@ -66,6 +66,6 @@ class HopWorld:
 
     def retriever(self, *, k1: float = 0.9, b: float = 0.4) -> InMemoryBM25Retriever:
         """A fresh in-memory BM25 retriever over this world's passages."""
-        from hopgym.retrievers.memory import InMemoryBM25Retriever
+        from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
 
         return InMemoryBM25Retriever(self.passages, k1=k1, b=b)

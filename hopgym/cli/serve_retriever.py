@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         uvicorn: Any = require("uvicorn", extra="server", purpose="hopgym serve-retriever")
         from hopgym.cli.index import parse_options
         from hopgym.retrievers.loading import load_retriever
-        from hopgym.retrievers.server_app import ServerConfig, create_app
+        from hopgym.retrievers.server.app import ServerConfig, create_app
 
         config = ServerConfig(
             token=args.token,

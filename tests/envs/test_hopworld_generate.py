@@ -17,7 +17,7 @@ import pytest
 from hopgym.envs.hopworld import RELATIONS, HopWorld, HopWorldConfig, generate_world
 from hopgym.envs.hopworld.relations import COMPANY_SUFFIXES, RIVER_SUFFIX, template_words
 from hopgym.retrievers.base import Retriever
-from hopgym.retrievers.memory import STOPWORDS, tokenize
+from hopgym.retrievers.bm25.simple import STOPWORDS, tokenize
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from gymnasium.utils.env_checker import check_env
 
 import hopgym
 from hopgym.envs import AsyncSearchQAEnv, SearchQAEnv, hopgym_env_ids, registration
-from hopgym.retrievers.memory import InMemoryBM25Retriever
+from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
 from hopgym.types import Passage, Task
 
 BUILTIN_IDS = {
@@ -109,7 +109,7 @@ def test_plugin_entry_point_registers_an_env(tmp_path: Path, monkeypatch: pytest
     (pkg / "__init__.py").write_text(
         textwrap.dedent("""
         from hopgym.envs import AsyncSearchQAEnv, register_env
-        from hopgym.retrievers.memory import InMemoryBM25Retriever
+        from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
         from hopgym.types import Passage, Task
 
         def make_core(*, greeting="hi", **kwargs):

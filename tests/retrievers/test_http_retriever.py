@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from hopgym.errors import ConfigError, RetrieverError, RetrieverTimeout, RetrieverUnavailable
+from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
 from hopgym.retrievers.http import HttpRetriever
-from hopgym.retrievers.memory import InMemoryBM25Retriever
-from hopgym.retrievers.server_app import ServerConfig, create_app, running_server
+from hopgym.retrievers.server.app import ServerConfig, create_app, running_server
 from hopgym.types import Passage
 
 BASE = "http://retriever.test:8000"

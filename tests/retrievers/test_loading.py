@@ -44,7 +44,7 @@ async def _top_id(retriever, query: str) -> str:
 
 
 async def test_index_directory_as_path_or_string(index_dir: Path) -> None:
-    from hopgym.retrievers.bm25 import BM25Retriever
+    from hopgym.retrievers.bm25.backend import BM25Retriever
 
     for spec in (index_dir, str(index_dir)):
         retriever = load_retriever(spec)
@@ -60,7 +60,7 @@ async def test_options_reach_the_backend(index_dir: Path) -> None:
 
 
 async def test_bm25_shortcut_indexes_in_memory(corpus: Path) -> None:
-    from hopgym.retrievers.bm25 import BM25Retriever
+    from hopgym.retrievers.bm25.backend import BM25Retriever
 
     retriever = load_retriever(f"bm25:{corpus}", stemmer=None)
     assert isinstance(retriever, BM25Retriever) and retriever.num_passages == 3
@@ -68,7 +68,7 @@ async def test_bm25_shortcut_indexes_in_memory(corpus: Path) -> None:
 
 
 async def test_memory_shortcut(corpus: Path) -> None:
-    from hopgym.retrievers.memory import InMemoryBM25Retriever
+    from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
 
     retriever = load_retriever(f"memory:{corpus}")
     assert isinstance(retriever, InMemoryBM25Retriever)

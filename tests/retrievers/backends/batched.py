@@ -14,8 +14,8 @@ NAME = "batched"
 
 @contextlib.asynccontextmanager
 async def open_retriever(passages: Sequence[Passage], workdir: Path) -> AsyncIterator[Retriever]:
-    from hopgym.retrievers.batching import MicroBatchingRetriever
-    from hopgym.retrievers.memory import InMemoryBM25Retriever
+    from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
+    from hopgym.retrievers.wrappers.batching import MicroBatchingRetriever
 
     # A small batch limit so that the suite's 16-query concurrent test spans several batches.
     retriever = MicroBatchingRetriever(InMemoryBM25Retriever(passages), max_batch_size=4, max_wait_ms=1.0)

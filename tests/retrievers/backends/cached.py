@@ -14,8 +14,8 @@ NAME = "cached"
 
 @contextlib.asynccontextmanager
 async def open_retriever(passages: Sequence[Passage], workdir: Path) -> AsyncIterator[Retriever]:
-    from hopgym.retrievers.cache import CachedRetriever
-    from hopgym.retrievers.memory import InMemoryBM25Retriever
+    from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
+    from hopgym.retrievers.wrappers.cache import CachedRetriever
 
     # A tiny cache, so that evictions happen during the suite as well as hits.
     retriever = CachedRetriever(InMemoryBM25Retriever(passages), max_entries=8)

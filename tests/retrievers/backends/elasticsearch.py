@@ -186,8 +186,8 @@ def unique_index_name(prefix: str = "hopgym-test") -> str:
 
 @contextlib.asynccontextmanager
 async def open_retriever(passages: Sequence[Passage], workdir: Path) -> AsyncIterator[Retriever]:
-    from hopgym.retrievers.elasticsearch import ElasticsearchRetriever, index_into_elasticsearch
-    from hopgym.retrievers.elasticsearch_config import ElasticsearchConnection, IndexSettings
+    from hopgym.retrievers.elasticsearch.backend import ElasticsearchRetriever, index_into_elasticsearch
+    from hopgym.retrievers.elasticsearch.config import ElasticsearchConnection, IndexSettings
 
     with es_server(workdir) as url:
         connection = ElasticsearchConnection(hosts=(url,))

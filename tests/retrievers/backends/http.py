@@ -14,9 +14,9 @@ NAME = "http"
 
 @contextlib.asynccontextmanager
 async def open_retriever(passages: Sequence[Passage], workdir: Path) -> AsyncIterator[Retriever]:
+    from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
     from hopgym.retrievers.http import HttpRetriever
-    from hopgym.retrievers.memory import InMemoryBM25Retriever
-    from hopgym.retrievers.server_app import ServerConfig, create_app, running_server
+    from hopgym.retrievers.server.app import ServerConfig, create_app, running_server
 
     app = create_app(InMemoryBM25Retriever(passages), ServerConfig(max_wait_ms=1.0), close_retriever=True)
     async with running_server(app) as base_url:

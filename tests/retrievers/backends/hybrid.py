@@ -14,9 +14,9 @@ NAME = "hybrid"
 
 @contextlib.asynccontextmanager
 async def open_retriever(passages: Sequence[Passage], workdir: Path) -> AsyncIterator[Retriever]:
-    from hopgym.retrievers.bm25 import BM25Retriever
-    from hopgym.retrievers.hybrid import HybridRetriever
-    from hopgym.retrievers.memory import InMemoryBM25Retriever
+    from hopgym.retrievers.bm25.backend import BM25Retriever
+    from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
+    from hopgym.retrievers.wrappers.hybrid import HybridRetriever
 
     retriever = HybridRetriever(InMemoryBM25Retriever(passages), BM25Retriever.from_passages(passages))
     try:

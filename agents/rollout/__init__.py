@@ -1,0 +1,1 @@
+"""Rollout: the episode engine, trajectories, the token ledger and the trajectory store."""

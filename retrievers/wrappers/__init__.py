@@ -1,0 +1,1 @@
+"""Retrievers that wrap retrievers: micro-batching, caching, timeouts and hybrid rank fusion."""
