@@ -196,14 +196,6 @@ def _action_text(gen: Generation) -> str:
     return json.dumps(message, ensure_ascii=False)
 
 
-def _observation_message(env: AsyncSearchQAEnv, observation: str, tool_call_id: str | None) -> dict[str, Any]:
-    tool_message = getattr(env.protocol, "tool_message", None)
-    if callable(tool_message):
-        message: dict[str, Any] = tool_message(observation, tool_call_id)
-        return message
-    return {"role": "user", "content": observation}
-
-
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -306,7 +298,9 @@ async def run_episode(
                 context.loss_mask += [0] * len(obs_ids)
                 running_logprobs += [None] * len(obs_ids)
             if observation:
-                context.messages.append(_observation_message(env, observation, step_info.get("tool_call_id")))
+                context.messages.append(
+                    env.protocol.observation_message(observation, step_info.get("tool_call_id"))
+                )
             turns.append(
                 Turn(
                     text=gen.text,

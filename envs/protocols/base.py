@@ -62,3 +62,9 @@ class ActionProtocol(Protocol):
     def tools(self) -> list[Mapping[str, Any]] | None:
         """OpenAI tool schemas for function-calling protocols, else None."""
         ...
+
+    def observation_message(self, body: str, call_id: str | None) -> ChatMessage:
+        """The chat message that carries an observation back to a chat policy; ``call_id`` is the id of the
+        tool call it answers (None when the action was not a tool call). Default: a user message; protocols
+        with native tool calls return a ``tool`` message."""
+        return {"role": "user", "content": body}

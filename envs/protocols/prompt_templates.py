@@ -169,3 +169,8 @@ class TemplatedProtocol:
             self.invalid_template if self.invalid_template is not None else self.default_invalid_template
         )
         return fill_placeholder(template, REASON_PLACEHOLDER, action.reason or "no valid action")
+
+    def observation_message(self, body: str, call_id: str | None) -> ChatMessage:
+        """A user message carrying the observation (``ActionProtocol``'s default; tool-call protocols
+        override it)."""
+        return {"role": "user", "content": body}

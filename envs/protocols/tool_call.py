@@ -89,7 +89,7 @@ class ToolCallProtocol(TemplatedProtocol):
     Invalid: an empty turn, malformed JSON, an unknown tool, a missing or non-string ``query``, an empty
     query. With ``answer_tool=False`` only ``search`` is offered and answers are plain text.
 
-    Observations are the plain passage list: the agent sends it as the ``tool`` message (``tool_message``).
+    Observations are the plain passage list: the agent sends it as the ``tool`` message (``observation_message``).
     """
 
     answer_tool: bool = True
@@ -222,11 +222,11 @@ class ToolCallProtocol(TemplatedProtocol):
         """The body unchanged: the chat API's ``tool`` role delimits it."""
         return body
 
-    def tool_message(self, body: str, tool_call_id: str | None) -> ChatMessage:
-        """The chat message returning ``body`` for the call ``tool_call_id`` (a user message without id)."""
-        if tool_call_id is None:
+    def observation_message(self, body: str, call_id: str | None) -> ChatMessage:
+        """The ``tool`` message returning ``body`` for the call ``call_id`` (a user message without id)."""
+        if call_id is None:
             return {"role": "user", "content": body}
-        return {"role": "tool", "tool_call_id": tool_call_id, "content": body}
+        return {"role": "tool", "tool_call_id": call_id, "content": body}
 
     def render_search(self, query: str) -> str:
         """The assistant message, as JSON, calling ``search`` with ``query``."""

@@ -257,12 +257,12 @@ def test_observation_and_tool_message() -> None:
     assert body == "Doc 1 (Title: Ham Tran)\nHam Tran is a director.\n\nDoc 2\nt"
     assert PROTOCOL.wrap_observation(body) == body
     assert PROTOCOL.format_passages([]) == "No results."
-    assert PROTOCOL.tool_message(body, "call_1") == {
+    assert PROTOCOL.observation_message(body, "call_1") == {
         "role": "tool",
         "tool_call_id": "call_1",
         "content": body,
     }
-    assert PROTOCOL.tool_message(body, None) == {"role": "user", "content": body}
+    assert PROTOCOL.observation_message(body, None) == {"role": "user", "content": body}
 
 
 def test_prompts_and_conformance() -> None:

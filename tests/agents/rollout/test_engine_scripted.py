@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from hopgym.agents.rollout.trajectory import verify_trajectory
 from hopgym.agents.scripted_policy import ScriptedOraclePolicy
 from hopgym.envs.core import AsyncSearchQAEnv
 from hopgym.envs.protocols import PROTOCOL_NAMES
+from hopgym.envs.protocols.search_r1 import SearchR1Protocol
 from hopgym.errors import RetrieverUnavailable
 from hopgym.types import Passage
 
@@ -214,3 +216,35 @@ def test_sync_wrapper_with_env_id_and_store(tmp_path: Path) -> None:
     again = run_episodes_sync("hopgym/HopWorld-2hop-v0", policy, ids, env_kwargs={"world_seed": 9},
                               samples_per_task=3, store=tmp_path / "o.jsonl")  # fmt: skip
     assert again.trajectories == [] and again.summary.skipped == 30
+
+
+@dataclasses.dataclass(frozen=True)
+class _TaggedObservations(SearchR1Protocol):
+    """A protocol that sends observations back in its own chat role."""
+
+    def observation_message(self, body: str, call_id: str | None) -> dict[str, object]:
+        return {"role": "observation", "content": body, "call": call_id}
+
+
+class _RecordingOracle(ScriptedOraclePolicy):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.seen: list[list[dict[str, object]]] = []
+
+    async def generate(self, context: Context, params: SamplingParams) -> Generation:
+        self.seen.append([dict(m) for m in context.messages])
+        return await super().generate(context, params)
+
+
+async def test_the_protocol_builds_the_observation_message() -> None:
+    proto = hopgym.make_async("hopgym/HopWorld-2hop-v0", world_seed=2, reward="em")
+    env = AsyncSearchQAEnv(proto.tasks, proto.retriever, _TaggedObservations())
+    policy = _RecordingOracle(proto.tasks, env.protocol)
+    result = await collect_episodes(env, policy, [proto.tasks[0].id])
+    await proto.aclose()
+    (traj,) = result.trajectories
+    assert traj.reward == 1.0 and traj.num_searches >= 2
+    last = policy.seen[-1]
+    observations = [m for m in last if m["role"] not in ("system", "user", "assistant")]
+    assert [m["role"] for m in observations] == ["observation"] * traj.num_searches
+    assert [m["content"] for m in observations] == [t.observation for t in traj.turns[:-1]]
