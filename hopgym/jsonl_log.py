@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from hopgym.errors import DataError
+from hopgym.jsonl_read import decode_json_line, open_input
 
 __all__ = ["JsonlLog"]
 
@@ -26,23 +27,31 @@ class JsonlLog:
 
     def records(self) -> Iterator[dict[str, Any]]:
         """The complete records already in the file (a torn final line is skipped)."""
+        self._check_not_a_directory()
         if not self.path.exists():
             return
-        with self.path.open("r", encoding="utf-8") as fh:
-            lines = fh.read().split("\n")
+        with open_input(self.path, what="results file") as fh:
+            lines = fh.read().split(b"\n")
         # Everything before the last "\n" is complete; the tail after it is a torn write (or empty).
         for lineno, line in enumerate(lines[:-1], start=1):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"corrupt results line ({exc.msg}); fix or remove it", path=str(self.path),
-                                line=lineno) from exc  # fmt: skip
+                record = decode_json_line(line, path=str(self.path), line=lineno)
+            except DataError as exc:
+                raise DataError(f"{exc}; this results file is corrupt: fix or remove that line") from exc
             if isinstance(record, dict):
                 yield record
 
+    def _check_not_a_directory(self) -> None:
+        if self.path.is_dir():
+            raise DataError(
+                f"results file is a directory: give a file path, e.g. {self.path / 'results.jsonl'}",
+                path=str(self.path),
+            )
+
     def open(self) -> JsonlLog:
+        self._check_not_a_directory()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             data = self.path.read_bytes()

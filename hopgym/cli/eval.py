@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from hopgym.cli.common import add_env_arguments, parse_env_kwargs
@@ -32,6 +33,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
 
     from hopgym.errors import HopgymError
 
@@ -39,10 +41,18 @@ def run(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         console.print("[red]error:[/red] --episodes must be >= 1")
         return 2
+    if args.output is not None and Path(args.output).is_dir():
+        # Checked before the env is built: that can take minutes, and the log would fail only then.
+        example = escape(str(Path(args.output) / "results.jsonl"))
+        console.print(
+            f"[red]error:[/red] --output {escape(args.output)}: is a directory; give a file path, e.g. {example}"
+        )
+        return 2
     try:
         summary = asyncio.run(_evaluate(args, console))
     except HopgymError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        # escape: messages quote data (e.g. "['x']") that rich would otherwise read as markup and drop.
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; rerun with the same --output to resume[/yellow]")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,53 @@ def test_bad_task_files_name_file_and_line(tmp_path: Path, content: str, message
     with pytest.raises(DataError, match=message.replace("(", r"\(").replace("[", r"\[")) as excinfo:
         load_tasks(path)
     assert str(path) in str(excinfo.value)
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"id": "a", "question": "q?", "golden_answers": ["x"]}\n')
+    assert [t.id for t in load_tasks(path)] == ["a"]
+
+
+def _empty_gold_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "normalizes to the empty string" in r.getMessage()]
+
+
+def test_golds_that_normalize_to_nothing_are_named_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hopgym.envs.rewards import search_r1_score, sub_em_score
+
+    golds = ["---", "the", "A+", ")", "!!", "an", "...", "?", "a", "''", "*", "--", "(", "~"]
+    rows = [{"id": f"e{i}", "question": "q?", "answer": [g]} for i, g in enumerate(golds)]
+    rows.append({"id": "fine", "question": "q?", "answer": ["Paris", "---"]})
+    rows.append({"id": "ok", "question": "q?", "answer": ["Paris"]})
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with caplog.at_level(logging.WARNING, logger="hopgym.envs.tasks"):
+        tasks = load_tasks(path)
+    (message,) = _empty_gold_warnings(caplog)
+    assert f"{path}: 15 task(s)" in message
+    assert "e0 ['---']" in message and "e9 " in message and "e10 " not in message
+    assert message.endswith(" and 5 more")
+    assert "'ok'" not in message and "ok [" not in message
+    # The scores stay the seed projects': any prediction matches an empty gold.
+    assert sub_em_score("anything at all", tasks[0].golden_answers) == 1.0
+    assert search_r1_score("<answer>anything</answer>", tasks[0].golden_answers, sub=True) == 1.0
+
+
+def test_clean_golds_do_not_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({"id": "a", "question": "q?", "answer": ["Paris"]}) + "\n")
+    with caplog.at_level(logging.WARNING, logger="hopgym.envs.tasks"):
+        load_tasks(path)
+    assert _empty_gold_warnings(caplog) == []
+
+
+def test_nq_open_dev_names_its_four_empty_gold_tasks(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="hopgym.envs.tasks"):
+        load_tasks(_need(DATA / "nq" / "NQ-open.dev.jsonl"))
+    (message,) = _empty_gold_warnings(caplog)
+    assert ": 4 task(s)" in message
+    for task_id in ("NQ-open.dev-291", "NQ-open.dev-364", "NQ-open.dev-1151", "NQ-open.dev-2721"):
+        assert task_id in message
