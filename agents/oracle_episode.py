@@ -20,7 +20,7 @@ class EpisodeSummary:
     turns: int
     num_searches: int
     answer: str | None
-    reward_details: dict[str, float] = field(default_factory=dict)
+    reward_components: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,5 +45,5 @@ async def play_oracle_episode(env: AsyncSearchQAEnv, task_id: str) -> EpisodeSum
                 turns=info["turn"],
                 num_searches=info["num_searches"],
                 answer=info["answer"],
-                reward_details=dict(info["reward_details"]),
+                reward_components=dict(info["reward_components"]),
             )

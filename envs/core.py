@@ -22,6 +22,7 @@ import numpy as np
 from gymnasium.error import ResetNeeded
 from gymnasium.utils import seeding
 
+from hopgym.envs.info import ResetInfo, StepInfo
 from hopgym.envs.observation import ObservationCap, TokenCounter
 from hopgym.envs.protocols import get_protocol
 from hopgym.envs.protocols.base import ActionProtocol
@@ -146,7 +147,7 @@ class AsyncSearchQAEnv:
 
     async def reset(
         self, *, seed: int | None = None, options: Mapping[str, Any] | None = None
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, ResetInfo]:
         if seed is not None:
             self._np_random, _ = seeding.np_random(seed)
         self._task = self._choose_task(options or {})
@@ -154,7 +155,7 @@ class AsyncSearchQAEnv:
         self._turn = 0
         self._num_searches = 0
         self._transcript = []
-        info: dict[str, Any] = {
+        info: ResetInfo = {
             "task_id": self._task.id,
             "question": self._task.question,
             "turn": 0,
@@ -166,7 +167,7 @@ class AsyncSearchQAEnv:
             info["tools"] = [dict(t) for t in tools]
         return self.protocol.prompt(self._task), info
 
-    async def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+    async def step(self, action: str) -> tuple[str, float, bool, bool, StepInfo]:
         if self._task is None or self._done:
             raise ResetNeeded("the episode is over (or never started): call reset() before step()")
         if not isinstance(action, str):
@@ -191,15 +192,15 @@ class AsyncSearchQAEnv:
         terminated = parsed.kind == "answer"
         truncated = not terminated and self._turn >= self.config.max_turns
         reward: float = 0.0
-        details: dict[str, float] = {}
+        components: dict[str, float] = {}
         if terminated or truncated:
-            reward, details = self._finish(parsed.answer, finished=terminated)
+            reward, components = self._finish(parsed.answer, finished=terminated)
         return (
             observation,
             reward,
             terminated,
             truncated,
-            self._step_info(parsed, passage_ids, obs_cut, details),
+            self._step_info(parsed, passage_ids, obs_cut, components),
         )
 
     def truncate(self) -> tuple[float, dict[str, float]]:
@@ -223,7 +224,7 @@ class AsyncSearchQAEnv:
                 num_searches=self._num_searches,
             )
         )
-        return float(result.score), {k: float(v) for k, v in result.components.items()}
+        return float(result.score), {k: float(v) for k, v in result.reward_components.items()}
 
     def clone(self, *, retriever: Retriever | None = None) -> AsyncSearchQAEnv:
         """A fresh env sharing this one's tasks, protocol, reward and config (all immutable), and its
@@ -280,8 +281,8 @@ class AsyncSearchQAEnv:
         return self.tasks[int(self.np_random.integers(len(self.tasks)))]
 
     def _step_info(
-        self, parsed: ParsedAction, passage_ids: list[str], obs_cut: bool, details: dict[str, float]
-    ) -> dict[str, Any]:
+        self, parsed: ParsedAction, passage_ids: list[str], obs_cut: bool, components: dict[str, float]
+    ) -> StepInfo:
         assert self._task is not None
         return {
             "task_id": self._task.id,
@@ -296,5 +297,5 @@ class AsyncSearchQAEnv:
             "answer": parsed.answer,
             "num_searches": self._num_searches,
             "observation_truncated": obs_cut,
-            "reward_details": details,
+            "reward_components": components,
         }

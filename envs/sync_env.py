@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import gymnasium
 import numpy as np
@@ -77,10 +77,13 @@ class SearchQAEnv(gymnasium.Env[str, str]):
     ) -> tuple[str, dict[str, Any]]:
         if seed is not None:
             self._np_random_seed = seed
-        return self._run(self.core.reset(seed=seed, options=options))
+        obs, info = self._run(self.core.reset(seed=seed, options=options))
+        # A ResetInfo at run time is a plain dict; Gymnasium's signature says dict[str, Any].
+        return obs, cast(dict[str, Any], info)
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        return self._run(self.core.step(action))
+        obs, reward, terminated, truncated, info = self._run(self.core.step(action))
+        return obs, reward, terminated, truncated, cast(dict[str, Any], info)
 
     def render(self) -> str | None:
         return self.core.render() if self.render_mode == "ansi" else None

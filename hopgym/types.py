@@ -122,7 +122,11 @@ class RewardInput:
 
 @dataclass(frozen=True)
 class RewardResult:
-    """A score plus its named components (for logging and for composed rewards)."""
+    """A score plus its named parts (for logging and for composed rewards).
+
+    ``reward_components`` is the one name for a reward's parts everywhere: the env's step info and
+    ``Trajectory`` use it too.
+    """
 
     score: float
-    components: Mapping[str, float] = field(default_factory=dict)
+    reward_components: Mapping[str, float] = field(default_factory=dict)

@@ -325,7 +325,7 @@ async def run_episode(
                 return result(
                     "answered" if terminated else "max_turns",
                     reward=float(reward),
-                    reward_components=dict(step_info.get("reward_details") or {}),
+                    reward_components=dict(step_info["reward_components"]),
                     answer=step_info.get("answer"),
                     num_searches=int(step_info.get("num_searches", 0)),
                 )

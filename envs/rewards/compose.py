@@ -48,7 +48,7 @@ class ComposedReward:
             result = fn(inp)
             total += weight * result.score
             components[name] = result.score
-            for key, value in result.components.items():
+            for key, value in result.reward_components.items():
                 components[f"{name}.{key}"] = value
         return RewardResult(total, components)
 

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             if terminated or truncated:
                 end = "answered" if terminated else "out of turns"
                 console.print(
-                    f"[bold]episode over ({end}); reward = {reward:g}[/bold] {step_info['reward_details']}"
+                    f"[bold]episode over ({end}); reward = {reward:g}[/bold] {step_info['reward_components']}"
                 )
                 if args.show_answer:
                     core = env.unwrapped.core  # type: ignore[attr-defined]

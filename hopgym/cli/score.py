@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             out["scores"] = {name: float(result.score) for name, result in results.items()}
         if args.components:
             out["components"] = {
-                name: {key: float(value) for key, value in result.components.items()}
+                name: {key: float(value) for key, value in result.reward_components.items()}
                 for name, result in results.items()
             }
         scored.append(out)

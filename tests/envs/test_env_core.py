@@ -66,14 +66,14 @@ async def test_wrong_answer_scores_zero(retriever: InMemoryBM25Retriever) -> Non
     await env.reset(options={"task_id": "t1"})
     _, reward, terminated, _, info = await env.step("<answer>Tomas Brake</answer>")
     assert terminated and reward == 0.0
-    assert info["reward_details"] == {"f1": 0.0}
+    assert info["reward_components"] == {"f1": 0.0}
 
 
 async def test_partial_answer_gets_partial_f1(retriever: InMemoryBM25Retriever) -> None:
     env = AsyncSearchQAEnv(TASKS, retriever, "search_r1", reward="f1")
     await env.reset(options={"task_id": "t1"})
     _, reward, _, _, info = await env.step("<answer>Ilsa Brake</answer>")
-    assert reward == 0.5 and info["reward_details"] == {"f1": 0.5}
+    assert reward == 0.5 and info["reward_components"] == {"f1": 0.5}
 
 
 async def test_invalid_action_is_an_outcome_not_a_crash(retriever: InMemoryBM25Retriever) -> None:

@@ -147,9 +147,9 @@ def test_format_errors_list_every_broken_rule() -> None:
 def test_components() -> None:
     stage2 = get_reward("r1_searcher")(RewardInput(_RETRIEVAL + _final("New York"), ("New York City",)))
     assert stage2.score == pytest.approx(0.8)
-    assert dict(stage2.components) == {"f1": pytest.approx(0.8), "format_ok": 1.0}
+    assert dict(stage2.reward_components) == {"f1": pytest.approx(0.8), "format_ok": 1.0}
     stage1 = get_reward("r1_searcher_stage1")(RewardInput(" I know. " + _final("Paris"), ("Paris",)))
-    assert (stage1.score, dict(stage1.components)) == (
+    assert (stage1.score, dict(stage1.reward_components)) == (
         1.5,
         {"cover_em": 1.0, "retrieval_ok": 0.0, "format_ok": 1.0},
     )

@@ -66,7 +66,7 @@ def test_prediction_rewards_score_the_prediction(name: str, prediction: str | No
     inp = RewardInput(response="<answer> London </answer>", golden_answers=("Paris",), prediction=prediction)
     result = get_reward(name)(inp)
     assert result.score == pytest.approx(expected)
-    assert dict(result.components) == {name: pytest.approx(expected)}
+    assert dict(result.reward_components) == {name: pytest.approx(expected)}
 
 
 def test_unknown_name_lists_valid_names() -> None:
@@ -99,7 +99,12 @@ def test_compose_weights_parts_and_keeps_components() -> None:
     reward = compose({"format": (research_format_reward, 0.2), "answer": (get_reward("em"), 1.0)})
     good = reward(RewardInput(_EPISODE, ("Paris",), prediction="Paris"))
     assert good.score == pytest.approx(1.2)
-    assert dict(good.components) == {"format": 1.0, "format.format_ok": 1.0, "answer": 1.0, "answer.em": 1.0}
+    assert dict(good.reward_components) == {
+        "format": 1.0,
+        "format.format_ok": 1.0,
+        "answer": 1.0,
+        "answer.em": 1.0,
+    }
     wrong = reward(RewardInput(_EPISODE, ("Lyon",), prediction="Paris"))
     assert wrong.score == pytest.approx(0.2)
     unformatted = reward(RewardInput("<answer> Paris </answer>", ("Paris",), prediction="Paris"))
@@ -112,7 +117,7 @@ def test_compose_can_nest_and_use_negative_weights() -> None:
     outer = compose({"inner": (inner, 2.0), "penalty": (research_format_reward, -0.5)})
     result = outer(RewardInput("no tags", ("Paris",), prediction="Paris"))
     assert result.score == pytest.approx(2.0)
-    assert result.components["inner.em.em"] == 1.0
+    assert result.reward_components["inner.em.em"] == 1.0
 
 
 @pytest.mark.parametrize(

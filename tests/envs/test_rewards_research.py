@@ -117,7 +117,7 @@ def test_format_errors_name_the_rule() -> None:
 
 def test_components() -> None:
     good = research_reward(RewardInput(_SEARCH + _answer("\\boxed{Tokyo}"), ("Paris",)))
-    assert (good.score, dict(good.components)) == (0.1, {"format_ok": 1.0, "finished": 1.0, "f1": 0.0})
+    assert (good.score, dict(good.reward_components)) == (0.1, {"format_ok": 1.0, "finished": 1.0, "f1": 0.0})
     cut = get_reward("research")(RewardInput(_SEARCH + _answer("\\boxed{Paris}"), ("Paris",), finished=False))
-    assert (cut.score, dict(cut.components)) == (0.0, {"format_ok": 1.0, "finished": 0.0, "f1": 0.0})
+    assert (cut.score, dict(cut.reward_components)) == (0.0, {"format_ok": 1.0, "finished": 0.0, "f1": 0.0})
     assert research_format_reward(RewardInput("<answer> \\boxed{x} </answer>", ("x",))).score == 0.0

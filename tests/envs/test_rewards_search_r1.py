@@ -106,10 +106,10 @@ def test_components_and_registry_names() -> None:
     inp = RewardInput(response=_SEARCH_TURN + "<answer> Paris, France </answer>", golden_answers=("Paris",))
     em = get_reward("search_r1")(inp)
     sub = get_reward("search_r1_sub")(inp)
-    assert (em.score, dict(em.components)) == (0.0, {"has_answer": 1.0, "em": 0.0})
-    assert (sub.score, dict(sub.components)) == (1.0, {"has_answer": 1.0, "sub_em": 1.0})
+    assert (em.score, dict(em.reward_components)) == (0.0, {"has_answer": 1.0, "em": 0.0})
+    assert (sub.score, dict(sub.reward_components)) == (1.0, {"has_answer": 1.0, "sub_em": 1.0})
     missing = get_reward("search_r1")(RewardInput(response="<think> hmm </think>", golden_answers=("Paris",)))
-    assert dict(missing.components) == {"has_answer": 0.0, "em": 0.0}
+    assert dict(missing.reward_components) == {"has_answer": 0.0, "em": 0.0}
 
 
 def test_reward_ignores_prediction_field() -> None:
