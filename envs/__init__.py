@@ -1,8 +1,14 @@
-"""Environments: the async core, the Gymnasium facade, protocols, rewards, HopWorld and the registry."""
+"""Environments: the async core, the Gymnasium facade, protocols, rewards, HopWorld and the registry.
+
+Importing this package registers the built-in ``hopgym/`` ids with Gymnasium and nothing more; the env core
+(and what it imports) loads on first use of one of the names below, so ``import hopgym`` stays fast.
+"""
 
 from __future__ import annotations
 
-from hopgym.envs.core import DEFAULT_REWARDS, AsyncSearchQAEnv, EnvConfig
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from hopgym.envs.registration import (
     hopgym_env_ids,
     load_plugins,
@@ -11,9 +17,28 @@ from hopgym.envs.registration import (
     register_builtin_envs,
     register_env,
 )
-from hopgym.envs.spaces import FreeText
-from hopgym.envs.sync_env import SearchQAEnv
-from hopgym.envs.tasks import load_tasks
+
+if TYPE_CHECKING:
+    from hopgym.envs.core import DEFAULT_REWARDS, AsyncSearchQAEnv, EnvConfig
+    from hopgym.envs.spaces import FreeText
+    from hopgym.envs.sync_env import SearchQAEnv
+    from hopgym.envs.tasks import load_tasks
+
+_LAZY = {
+    "DEFAULT_REWARDS": "hopgym.envs.core",
+    "AsyncSearchQAEnv": "hopgym.envs.core",
+    "EnvConfig": "hopgym.envs.core",
+    "FreeText": "hopgym.envs.spaces",
+    "SearchQAEnv": "hopgym.envs.sync_env",
+    "load_tasks": "hopgym.envs.tasks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'hopgym.envs' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_REWARDS",

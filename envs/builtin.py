@@ -1,13 +1,21 @@
-"""The built-in environment ids and their core factories."""
+"""The built-in environment ids and their core factories.
+
+Importing this module is light (``import hopgym`` registers the ids from it); the factories import the env
+core when called.
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hopgym.envs.core import AsyncSearchQAEnv
-from hopgym.types import Task
+if TYPE_CHECKING:
+    from hopgym.envs.core import AsyncSearchQAEnv
+    from hopgym.types import Task
 
 __all__ = ["BUILTIN_ENVS", "make_hopworld_core", "make_search_qa_core"]
 
@@ -22,8 +30,16 @@ BUILTIN_ENVS: dict[str, tuple[str, dict[str, Any]]] = {
     "hopgym/SearchQA-v0": (_SEARCH_QA, {}),
 }
 
-_ENV_KEYS = ("protocol", "reward", "max_turns", "top_k", "max_observation_chars", "max_observation_tokens",
-             "count_tokens")  # fmt: skip
+
+@cache
+def env_keywords() -> frozenset[str]:
+    """The keyword arguments :class:`AsyncSearchQAEnv` takes besides tasks and retriever: its own keyword
+    parameters and every :class:`EnvConfig` field (derived, so a new config field needs no edit here)."""
+    from hopgym.envs.core import AsyncSearchQAEnv, EnvConfig
+
+    params = inspect.signature(AsyncSearchQAEnv.__init__).parameters.values()
+    own = {p.name for p in params if p.kind is not p.VAR_KEYWORD} - {"self", "tasks", "retriever"}
+    return frozenset(own | {f.name for f in fields(EnvConfig)})
 
 
 def make_hopworld_core(
@@ -35,10 +51,11 @@ def make_hopworld_core(
     observation caps) go to :class:`~hopgym.envs.hopworld.HopWorldConfig`. A ``retriever`` may be passed to
     search the world's passages with another backend.
     """
+    from hopgym.envs.core import AsyncSearchQAEnv
     from hopgym.envs.hopworld import HopWorldConfig, generate_world
     from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
 
-    env_kwargs = {k: kwargs.pop(k) for k in _ENV_KEYS if k in kwargs}
+    env_kwargs = {k: kwargs.pop(k) for k in env_keywords() - {"close_retriever"} if k in kwargs}
     retriever = kwargs.pop("retriever", None)
     world = generate_world(HopWorldConfig(seed=world_seed, hops=tuple(hops), **kwargs))
     owned = retriever is None
@@ -58,6 +75,7 @@ def make_search_qa_core(
     **kwargs: Any,
 ) -> AsyncSearchQAEnv:
     """A QA env over any task file/list and any retriever (a Retriever, or a spec for ``load_retriever``)."""
+    from hopgym.envs.core import AsyncSearchQAEnv
     from hopgym.errors import ConfigError
 
     if tasks is None or retriever is None:

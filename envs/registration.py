@@ -11,17 +11,19 @@ entry point is a callable taking no arguments that calls :func:`register_env`.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium
 
-from hopgym.envs.core import AsyncSearchQAEnv
-from hopgym.envs.sync_env import SearchQAEnv
 from hopgym.errors import ConfigError
+from hopgym.registry import resolve_ref
+
+if TYPE_CHECKING:
+    from hopgym.envs.core import AsyncSearchQAEnv
+    from hopgym.envs.sync_env import SearchQAEnv
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -42,15 +44,18 @@ _plugins_loaded = False
 
 
 def _resolve_factory(ref: str) -> Callable[..., AsyncSearchQAEnv]:
-    module_name, sep, attr = ref.partition(":")
-    if not sep or not attr:
-        raise ConfigError(f"core factory {ref!r} must look like 'package.module:function'")
-    factory: Callable[..., AsyncSearchQAEnv] = getattr(importlib.import_module(module_name), attr)
-    return factory
+    factory = resolve_ref(ref, what="core factory")
+    if not callable(factory):
+        raise ConfigError(
+            f"core factory {ref!r} is not callable; name a function returning an AsyncSearchQAEnv"
+        )
+    return factory  # type: ignore[no-any-return]
 
 
 def make_sync_env(*, core_factory: str, render_mode: str | None = None, **kwargs: Any) -> SearchQAEnv:
     """Gymnasium entry point shared by every hopgym env: build the core, wrap it in the sync facade."""
+    from hopgym.envs.sync_env import SearchQAEnv
+
     return SearchQAEnv(_resolve_factory(core_factory)(**kwargs), render_mode=render_mode)
 
 
@@ -58,7 +63,8 @@ def register_env(env_id: str, core_factory: str, kwargs: dict[str, Any] | None =
     """Register a QA environment under ``env_id`` (e.g. ``"myorg/MyQA-v0"``).
 
     ``core_factory`` is ``"module:function"``; the function takes the kwargs (plus whatever is passed to
-    ``make``) and returns an AsyncSearchQAEnv. ``kwargs`` must be JSON-able.
+    ``make``) and returns an AsyncSearchQAEnv. ``kwargs`` must be JSON-able. Registering imports nothing but
+    Gymnasium: the factory's module is imported by the first ``make``.
     """
     gymnasium.register(
         id=env_id,
@@ -80,6 +86,7 @@ def hopgym_env_ids() -> list[str]:
 
 
 def register_builtin_envs() -> None:
+    """Register the ``hopgym/`` ids (idempotent); ``import hopgym`` calls it, so ``gymnasium.make`` works."""
     from hopgym.envs.builtin import BUILTIN_ENVS
 
     for env_id, (factory, kwargs) in BUILTIN_ENVS.items():

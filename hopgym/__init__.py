@@ -1,7 +1,9 @@
 """hopgym: async, Gymnasium-style environments for LLM agents that reason with search.
 
-Importing hopgym is light: no torch, vllm, faiss, elasticsearch or transformers. Heavy backends live in
-extras and are imported where they are used.
+Importing hopgym registers the ``hopgym/`` environment ids with Gymnasium (so ``gymnasium.make(
+"hopgym/HopWorld-v0")`` works after ``import hopgym``) and stays light: it imports Gymnasium and no torch,
+vllm, faiss, elasticsearch or transformers. Heavy backends live in extras and are imported where they are
+used; the env core loads on first use.
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ from hopgym.errors import (
     RetrieverUnavailable,
 )
 from hopgym.types import ParsedAction, Passage, RewardInput, RewardResult, Task
-
-__version__ = "0.1.0"
+from hopgym.version import __version__
 
 if TYPE_CHECKING:
     from hopgym.envs import AsyncSearchQAEnv, SearchQAEnv, make, make_async, register_env
@@ -62,3 +63,9 @@ __all__ = [
     "make_async",
     "register_env",
 ]
+
+# Registration needs only gymnasium.register with string entry points (see hopgym.envs.registration), so it
+# runs here, last, without loading the env core.
+from hopgym.envs.registration import register_builtin_envs as _register_builtin_envs  # noqa: E402
+
+_register_builtin_envs()

@@ -154,7 +154,7 @@ def new_manifest(
     encoder: Mapping[str, Any] | None = None,
 ) -> IndexManifest:
     """A manifest stamped with the build time and versions (for backends' ``build``)."""
-    from hopgym import __version__
+    from hopgym.version import __version__
 
     return IndexManifest(
         backend=backend,

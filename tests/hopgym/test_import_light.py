@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ["torch", "vllm", "faiss", "elasticsearch", "transformers", "sentence_transformers", "bm25s", "numba",
          "fastapi", "uvicorn", "pyarrow"]  # fmt: skip
 
@@ -28,3 +30,45 @@ def test_env_layer_and_hopworld_are_light() -> None:
 def test_retriever_modules_import_without_heavy_deps() -> None:
     statement = "import hopgym.retrievers.corpus, hopgym.retrievers.manifest, hopgym.retrievers.base"
     assert not _loaded_after(statement) & set(HEAVY)
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter (registration state must not leak in from this test process)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("env_id", ["hopgym/HopWorld-v0", "hopgym:hopgym/HopWorld-v0"])
+def test_gymnasium_make_works_after_import_hopgym(env_id: str) -> None:
+    # Both spellings the README promises; before the fix, import hopgym registered nothing (NamespaceNotFound).
+    prelude = "import gymnasium as gym; import hopgym; " if ":" not in env_id else "import gymnasium as gym; "
+    code = prelude + (
+        f"env = gym.make({env_id!r}); obs, info = env.reset(seed=0); "
+        "assert info['question'] in obs, obs; env.close(); print('ok')"
+    )
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_import_hopgym_registers_ids_without_loading_the_env_core() -> None:
+    code = (
+        "import sys, gymnasium, hopgym; "
+        "ids = sorted(i for i in gymnasium.registry if i.startswith('hopgym/')); "
+        "loaded = sorted(m for m in sys.modules if m.startswith('hopgym.')); "
+        "import json; print(json.dumps([ids, loaded]))"
+    )
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+    ids, loaded = json.loads(result.stdout)
+    assert "hopgym/HopWorld-v0" in ids and "hopgym/SearchQA-v0" in ids
+    assert not {"hopgym.envs.core", "hopgym.envs.sync_env", "hopgym.retrievers"} & set(loaded)
+
+
+def test_version_matches_pyproject() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    from pathlib import Path
+
+    from hopgym import __version__
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    assert __version__ == tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
