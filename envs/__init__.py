@@ -19,13 +19,15 @@ from hopgym.envs.registration import (
 )
 
 if TYPE_CHECKING:
-    from hopgym.envs.core import DEFAULT_REWARDS, AsyncSearchQAEnv, EnvConfig
+    from hopgym.envs.core import AsyncSearchQAEnv, EnvConfig
+    from hopgym.envs.info import ResetInfo, StepInfo
     from hopgym.envs.spaces import FreeText
     from hopgym.envs.sync_env import SearchQAEnv
     from hopgym.envs.tasks import load_tasks
 
 _LAZY = {
-    "DEFAULT_REWARDS": "hopgym.envs.core",
+    "ResetInfo": "hopgym.envs.info",
+    "StepInfo": "hopgym.envs.info",
     "AsyncSearchQAEnv": "hopgym.envs.core",
     "EnvConfig": "hopgym.envs.core",
     "FreeText": "hopgym.envs.spaces",
@@ -41,11 +43,12 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "DEFAULT_REWARDS",
     "AsyncSearchQAEnv",
     "EnvConfig",
     "FreeText",
+    "ResetInfo",
     "SearchQAEnv",
+    "StepInfo",
     "hopgym_env_ids",
     "load_plugins",
     "load_tasks",

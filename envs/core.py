@@ -33,15 +33,7 @@ from hopgym.errors import ConfigError
 from hopgym.retrievers.base import Retriever
 from hopgym.types import ParsedAction, RewardInput, Task
 
-__all__ = ["DEFAULT_REWARDS", "AsyncSearchQAEnv", "EnvConfig"]
-
-#: The reward each protocol's seed project trains with, used when no reward is given.
-DEFAULT_REWARDS: Mapping[str, str] = {
-    "search_r1": "search_r1",
-    "research": "research",
-    "r1_searcher": "r1_searcher",
-    "tool_call": "em",
-}
+__all__ = ["AsyncSearchQAEnv", "EnvConfig"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +75,8 @@ class AsyncSearchQAEnv:
             ``reset(options={"task_id": ...})`` (or ``{"task_index": i}``) chooses one.
         retriever: any :class:`~hopgym.retrievers.base.Retriever`.
         protocol: an ActionProtocol or a registered protocol name.
-        reward: a RewardFn or a registered reward name; default: the protocol's seed reward.
+        reward: a RewardFn or a registered reward name; default: the protocol's ``default_reward`` (the
+            reward its seed project trains with).
         config: episode limits; keyword overrides (``max_turns=...``) are accepted too.
         count_tokens: token counter for ``max_observation_tokens``.
         close_retriever: close the retriever in ``aclose()``; default False because retrievers are often
@@ -118,7 +111,7 @@ class AsyncSearchQAEnv:
         self.retriever = retriever
         self.protocol = get_protocol(protocol) if isinstance(protocol, str) else protocol
         if reward is None:
-            reward = DEFAULT_REWARDS.get(self.protocol.name, "em")
+            reward = self.protocol.default_reward
         self.reward_fn = get_reward(reward) if isinstance(reward, str) else reward
         self._cap = ObservationCap(
             self.config.max_observation_chars, self.config.max_observation_tokens, count_tokens

@@ -26,6 +26,8 @@ class ActionProtocol(Protocol):
     name: str
     #: Strings that end one generation turn. Policies should keep the stop string in the returned text.
     stop: tuple[str, ...]
+    #: The registered reward its seed project trains with; the env uses it when given no reward.
+    default_reward: str
 
     def parse(self, text: str) -> ParsedAction:
         """Interpret one turn of generated text."""

@@ -99,8 +99,9 @@ class TemplatedProtocol:
     invalid_template: str | None = None
 
     # Subclasses set ``name`` and ``stop`` as plain class attributes, not fields: a frozen field is read-only
-    # to mypy and would not satisfy ActionProtocol's attributes. They may also replace this default.
+    # to mypy and would not satisfy ActionProtocol's attributes. They may also replace these defaults.
     default_invalid_template = "\n[Invalid action: {reason}.]\n"
+    default_reward = "em"
 
     def __post_init__(self) -> None:
         owner = type(self).__name__

@@ -43,6 +43,7 @@ class R1SearcherProtocol(TagProtocol):
 
     name = "r1_searcher"
     stop = _STOP
+    default_reward = "r1_searcher"
     action_tags = _TAGS
     forbidden_inside = (BEGIN_OF_DOCUMENTS, END_OF_DOCUMENTS, THINK_OPEN, THINK_CLOSE)
     # R1-Searcher writes its queries inside the reasoning, so nothing is dropped.

@@ -39,6 +39,7 @@ class ReSearchProtocol(TagProtocol):
 
     name = "research"
     stop = _STOP
+    default_reward = "research"
     action_tags = _TAGS
     forbidden_inside = (*_OBSERVATION_TAGS, THINK_OPEN, THINK_CLOSE)
     default_invalid_template = (

@@ -35,6 +35,7 @@ class SearchR1Protocol(TagProtocol):
 
     name = "search_r1"
     stop = _STOP
+    default_reward = "search_r1"
     action_tags = _TAGS
     forbidden_inside = (*_OBSERVATION_TAGS, THINK_OPEN, THINK_CLOSE)
     default_invalid_template = (

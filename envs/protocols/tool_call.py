@@ -96,6 +96,7 @@ class ToolCallProtocol(TemplatedProtocol):
 
     name = "tool_call"
     stop = _STOP
+    default_reward = "em"
     default_invalid_template = (
         "[Invalid action: {reason}. Call the search tool with a query, or give the final answer.]"
     )

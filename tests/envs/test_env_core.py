@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from gymnasium.error import ResetNeeded
 
 from hopgym.envs import AsyncSearchQAEnv, EnvConfig
-from hopgym.envs.protocols import PROTOCOL_NAMES, get_protocol
+from hopgym.envs.protocols import PROTOCOL_NAMES, SearchR1Protocol, get_protocol
+from hopgym.envs.rewards import get_reward
 from hopgym.errors import ConfigError, RetrieverError
 from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
-from hopgym.types import Passage, Task
+from hopgym.types import Passage, RewardInput, Task
 
 PASSAGES = [
     Passage("p1", "Velmora Works", "Velmora Works was founded by Ilsa Tarrow in 1921."),
@@ -222,3 +225,38 @@ async def test_truncate_scores_the_episode_as_cut_off(retriever: InMemoryBM25Ret
         env.truncate()
     with pytest.raises(ResetNeeded):
         await env.step("<answer>x</answer>")
+
+
+SEED_REWARDS = {
+    "search_r1": "search_r1",
+    "research": "research",
+    "r1_searcher": "r1_searcher",
+    "tool_call": "em",
+}
+
+
+@pytest.mark.parametrize("name", PROTOCOL_NAMES)
+async def test_env_scores_with_the_protocols_default_reward(
+    name: str, retriever: InMemoryBM25Retriever
+) -> None:
+    protocol = get_protocol(name)
+    assert protocol.default_reward == SEED_REWARDS[name]
+    env = AsyncSearchQAEnv(TASKS, retriever, protocol)
+    await env.reset(options={"task_id": "t1"})
+    answer = protocol.render_answer("Ilsa Tarrow")
+    *_, info = await env.step(answer)
+    expected = get_reward(SEED_REWARDS[name])(
+        RewardInput(response=answer, golden_answers=("Ilsa Tarrow",), prediction="Ilsa Tarrow")
+    )
+    assert info["reward_components"] == dict(expected.reward_components)
+
+
+async def test_a_custom_protocol_names_its_own_default_reward(retriever: InMemoryBM25Retriever) -> None:
+    @dataclass(frozen=True)
+    class F1Tags(SearchR1Protocol):
+        default_reward = "f1"
+
+    env = AsyncSearchQAEnv(TASKS, retriever, F1Tags())
+    await env.reset(options={"task_id": "t1"})
+    _, reward, *_, info = await env.step("<answer>Ilsa Brake</answer>")
+    assert reward == 0.5 and info["reward_components"] == {"f1": 0.5}
