@@ -1,4 +1,23 @@
-"""The hopgym exception tree: catch ``HopgymError`` for everything the library raises on purpose."""
+"""The hopgym exception tree: catch ``HopgymError`` for everything the library raises on purpose.
+
+Every class lives here (other modules re-export them), and each also derives from the built-in exception a
+caller would catch without knowing hopgym (shown in brackets)::
+
+    HopgymError
+    ├── ConfigError [ValueError]               a setting is wrong: the message names the field and the fix
+    ├── DataError [ValueError]                 an input file is malformed: file:line: field: reason
+    ├── DependencyNotInstalledError [ImportError]   an optional extra is missing: names the pip command
+    ├── RetrieverError                         a retriever failed, not the agent's fault
+    │   ├── RetrieverTimeout [TimeoutError]        no answer in time (after the bounded retries)
+    │   └── RetrieverUnavailable [ConnectionError] unreachable (after the bounded retries)
+    └── PolicyError                            a policy backend could not produce a turn
+        ├── PolicyTimeout [TimeoutError]           a generation ran past the client's limit
+        ├── PolicyUnavailable [ConnectionError]    the model server is unreachable or keeps failing
+        ├── PolicyRequestError [ValueError]        the model server rejected the request (HTTP 4xx)
+        └── VLLMServerError                        a local vLLM server exited or never became healthy
+
+An episode whose retriever or policy fails is marked failed with the reason, never scored 0.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +26,14 @@ __all__ = [
     "DataError",
     "DependencyNotInstalledError",
     "HopgymError",
+    "PolicyError",
+    "PolicyRequestError",
+    "PolicyTimeout",
+    "PolicyUnavailable",
     "RetrieverError",
     "RetrieverTimeout",
     "RetrieverUnavailable",
+    "VLLMServerError",
 ]
 
 
@@ -41,6 +65,33 @@ class RetrieverTimeout(RetrieverError, TimeoutError):
 
 class RetrieverUnavailable(RetrieverError, ConnectionError):
     """A retriever could not be reached (after the bounded retries)."""
+
+
+class PolicyError(HopgymError):
+    """A policy backend could not produce a turn."""
+
+
+class PolicyTimeout(PolicyError, TimeoutError):
+    """A generation did not finish within the client's time limit."""
+
+
+class PolicyUnavailable(PolicyError, ConnectionError):
+    """The model server could not be reached or kept failing (after the bounded retries)."""
+
+
+class PolicyRequestError(PolicyError, ValueError):
+    """The server rejected the request itself (HTTP 4xx other than 429): retrying cannot help.
+
+    ``status`` is the HTTP status; a prompt longer than the model's context is the usual cause of a 400.
+    """
+
+    def __init__(self, message: str, *, status: int) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class VLLMServerError(PolicyError):
+    """The vLLM server process exited or did not become healthy in time; the message holds its log tail."""
 
 
 class DependencyNotInstalledError(HopgymError, ImportError):

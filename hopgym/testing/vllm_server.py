@@ -22,15 +22,11 @@ from types import TracebackType
 
 import httpx
 
-from hopgym.errors import ConfigError, HopgymError
+from hopgym.errors import ConfigError, VLLMServerError
 
 __all__ = ["VLLMServer", "VLLMServerConfig", "VLLMServerError", "free_port"]
 
 logger = logging.getLogger(__name__)
-
-
-class VLLMServerError(HopgymError):
-    """The vLLM server process exited or did not become healthy in time; the message holds its log tail."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
