@@ -113,13 +113,20 @@ class Registry(Generic[T]):
         except (KeyError, TypeError):
             hint = f" (or add yours with {self._register_hint})" if self._register_hint else ""
             raise ConfigError(
-                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self._entries)}{hint}"
+                f"unknown {self.kind} {name!r}; valid names: {', '.join(self._entries)}{hint}"
             ) from None
         if isinstance(entry, str):
             resolved = self._check(name, resolve_ref(entry, what=f"{self.kind} {name!r}"))
             self._entries[name] = resolved
             return resolved
         return entry
+
+    def unregister(self, name: str) -> None:
+        """Remove a registration (plugins and tests undoing theirs); built-in protected names stay."""
+        if name in self._protected:
+            raise ConfigError(f"{self.kind} {name!r} is built in and cannot be removed")
+        if self._entries.pop(name, None) is None:
+            raise ConfigError(f"{self.kind} {name!r} is not registered")
 
     def names(self) -> tuple[str, ...]:
         """Every registered name, in registration order (built-ins first)."""

@@ -1,4 +1,4 @@
-"""Protocols by name: the built-in four plus any registered by users or plugins."""
+"""Protocols by name: the built-in four plus any registered by users or plugins (a :class:`Registry`)."""
 
 from __future__ import annotations
 
@@ -11,52 +11,60 @@ from hopgym.envs.protocols.research import ReSearchProtocol
 from hopgym.envs.protocols.search_r1 import SearchR1Protocol
 from hopgym.envs.protocols.tool_call import ToolCallProtocol
 from hopgym.errors import ConfigError
+from hopgym.registry import Registry
 
-__all__ = ["PROTOCOL_NAMES", "ProtocolFactory", "available_protocols", "get_protocol", "register_protocol"]
+__all__ = [
+    "PROTOCOLS",
+    "PROTOCOL_NAMES",
+    "ProtocolFactory",
+    "available_protocols",
+    "get_protocol",
+    "register_protocol",
+]
 
 #: A callable taking keyword overrides and returning a protocol.
 ProtocolFactory = Callable[..., ActionProtocol]
 
-#: The built-in protocols (``available_protocols()`` also lists registered ones).
-PROTOCOL_NAMES: tuple[str, ...] = ("search_r1", "research", "r1_searcher", "tool_call")
 
+def _callable_factory(name: str, factory: object) -> ProtocolFactory:
+    if not callable(factory):
+        raise ConfigError(f"factory for protocol {name!r} must be callable, got {type(factory).__name__}")
+    return factory  # type: ignore[no-any-return]
+
+
+#: Protocol factories by name; entries may be lazy ``"module:attr"`` references.
+PROTOCOLS: Registry[ProtocolFactory] = Registry(
+    "protocol", _callable_factory, register_hint="register_protocol"
+)
 # from_files takes the dataclass fields plus prompt_file / system_file / invalid_file.
-_REGISTRY: dict[str, ProtocolFactory] = {
-    "search_r1": SearchR1Protocol.from_files,
-    "research": ReSearchProtocol.from_files,
-    "r1_searcher": R1SearcherProtocol.from_files,
-    "tool_call": ToolCallProtocol.from_files,
-}
+PROTOCOLS.register("search_r1", SearchR1Protocol.from_files)
+PROTOCOLS.register("research", ReSearchProtocol.from_files)
+PROTOCOLS.register("r1_searcher", R1SearcherProtocol.from_files)
+PROTOCOLS.register("tool_call", ToolCallProtocol.from_files)
+
+#: The built-in protocols (``available_protocols()`` also lists registered ones).
+PROTOCOL_NAMES: tuple[str, ...] = PROTOCOLS.names()
 
 
 def available_protocols() -> tuple[str, ...]:
     """Every protocol name ``get_protocol`` accepts, built-ins first."""
-    return tuple(_REGISTRY)
+    return PROTOCOLS.names()
 
 
-def register_protocol(name: str, factory: ProtocolFactory, *, replace: bool = False) -> None:
-    """Make ``get_protocol(name, **overrides)`` call ``factory(**overrides)``.
+def register_protocol(name: str, factory: ProtocolFactory | str, *, replace: bool = False) -> None:
+    """Make ``get_protocol(name, **overrides)`` call ``factory(**overrides)`` (a ``"module:attr"`` string is
+    imported on first use).
 
     Raises ConfigError for an empty name, a non-callable factory, or a taken name unless ``replace``.
     """
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"protocol name must be a non-empty string, got {name!r}")
-    if not callable(factory):
-        raise ConfigError(f"factory for protocol {name!r} must be callable, got {type(factory).__name__}")
-    if name in _REGISTRY and not replace:
-        raise ConfigError(f"protocol {name!r} is already registered; pass replace=True to override it")
-    _REGISTRY[name] = factory
+    PROTOCOLS.register(name, factory, replace=replace)
 
 
 def get_protocol(name: str, **overrides: Any) -> ActionProtocol:
     """Build the protocol registered as ``name`` with keyword ``overrides`` (for built-ins: template texts,
     ``prompt_file`` / ``system_file`` / ``invalid_file``, and protocol options such as ``answer_tool``).
     """
-    factory = _REGISTRY.get(name)
-    if factory is None:
-        valid = ", ".join(_REGISTRY)
-        raise ConfigError(f"unknown protocol {name!r}; valid names: {valid}")
-    protocol = factory(**overrides)
+    protocol = PROTOCOLS.get(name)(**overrides)
     if not isinstance(protocol, ActionProtocol):
         raise ConfigError(
             f"the factory registered as {name!r} returned {type(protocol).__name__}, not an ActionProtocol"

@@ -28,7 +28,7 @@ _EPISODE = (
 
 @pytest.fixture
 def clean_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry_module, "_registered", dict(registry_module._registered))
+    monkeypatch.setattr(registry_module.REWARDS, "_entries", dict(registry_module.REWARDS._entries))
 
 
 def test_builtin_names() -> None:
@@ -85,14 +85,26 @@ def test_register_reward() -> None:
     assert "always_half" not in REWARD_NAMES
     with pytest.raises(ConfigError, match="already registered"):
         register_reward("always_half", always_half)
-    register_reward("always_half", em_reward, overwrite=True)
+    register_reward("always_half", em_reward, replace=True)
     assert get_reward("always_half") is em_reward
+    with pytest.warns(DeprecationWarning, match="replace"):
+        register_reward("always_half", always_half, overwrite=True)
+    assert get_reward("always_half") is always_half
     with pytest.raises(ConfigError, match="built in"):
-        register_reward("em", always_half, overwrite=True)
+        register_reward("em", always_half, replace=True)
     with pytest.raises(ConfigError, match="identifier"):
         register_reward("my reward", always_half)
     with pytest.raises(ConfigError, match="not callable"):
         register_reward("broken", 3)  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("clean_registry")
+def test_register_reward_by_reference_imports_on_first_use() -> None:
+    register_reward("lazy_em", "hopgym.envs.rewards.prediction:em_reward")
+    assert get_reward("lazy_em") is em_reward
+    register_reward("missing", "no_such_module_xyz:reward")
+    with pytest.raises(ConfigError, match=r"no_such_module_xyz.*not found"):
+        get_reward("missing")
 
 
 def test_compose_weights_parts_and_keeps_components() -> None:
