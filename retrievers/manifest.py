@@ -7,7 +7,6 @@ it was built with.
 
 from __future__ import annotations
 
-import importlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -17,9 +16,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hopgym.errors import ConfigError, DataError
+from hopgym.registry import Registry
 from hopgym.retrievers.base import Retriever
 
 __all__ = [
+    "BACKENDS",
     "MANIFEST_NAME",
     "BackendSpec",
     "IndexManifest",
@@ -71,41 +72,32 @@ class BackendSpec(Protocol):
     def open(self, directory: Path, manifest: IndexManifest, options: Mapping[str, Any]) -> Retriever: ...
 
 
-# Lazy "module:attribute" references keep heavy backends unimported until used.
-_BACKENDS: dict[str, str | BackendSpec] = {
-    "bm25": "hopgym.retrievers.bm25.backend:BACKEND",
-    "dense": "hopgym.retrievers.dense.backend:BACKEND",
-    "elasticsearch": "hopgym.retrievers.elasticsearch.backend:BACKEND",
-}
+def _check_backend(name: str, backend: object) -> BackendSpec:
+    if not (callable(getattr(backend, "build", None)) and callable(getattr(backend, "open", None))):
+        raise ConfigError(f"index backend {name!r} must have build() and open() methods, got {backend!r}")
+    return backend  # type: ignore[return-value]
 
 
-def register_backend(backend: BackendSpec | str, name: str | None = None) -> None:
+#: Index backends by name; lazy "module:attribute" references keep heavy backends unimported until used.
+BACKENDS: Registry[BackendSpec] = Registry("index backend", _check_backend, register_hint="register_backend")
+BACKENDS.register("bm25", "hopgym.retrievers.bm25.backend:BACKEND")
+BACKENDS.register("dense", "hopgym.retrievers.dense.backend:BACKEND")
+BACKENDS.register("elasticsearch", "hopgym.retrievers.elasticsearch.backend:BACKEND")
+
+
+def register_backend(backend: BackendSpec | str, name: str | None = None, *, replace: bool = False) -> None:
     """Register an index backend (an object, or a lazy ``"module:attr"`` reference with ``name``)."""
-    if isinstance(backend, str):
-        if name is None:
-            raise ConfigError("register_backend: pass name= with a lazy 'module:attr' reference")
-        _BACKENDS[name] = backend
-    else:
-        _BACKENDS[name or backend.name] = backend
+    if isinstance(backend, str) and name is None:
+        raise ConfigError("register_backend: pass name= with a lazy 'module:attr' reference")
+    BACKENDS.register(name or backend.name, backend, replace=replace)  # type: ignore[union-attr]
 
 
 def backend_names() -> tuple[str, ...]:
-    return tuple(sorted(_BACKENDS))
+    return tuple(sorted(BACKENDS.names()))
 
 
 def _resolve(name: str) -> BackendSpec:
-    try:
-        ref = _BACKENDS[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown index backend {name!r}; choose one of {', '.join(backend_names())}"
-        ) from None
-    if isinstance(ref, str):
-        module_name, _, attr = ref.partition(":")
-        spec: BackendSpec = getattr(importlib.import_module(module_name), attr)
-        _BACKENDS[name] = spec
-        return spec
-    return ref
+    return BACKENDS.get(name)
 
 
 def write_manifest(directory: str | Path, manifest: IndexManifest) -> Path:

@@ -36,7 +36,7 @@ TASK = Task(id="t1", question="Who wrote {Hamlet}?", golden_answers=("Shakespear
 
 @pytest.fixture
 def clean_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry.PROTOCOLS, "_entries", dict(registry.PROTOCOLS._entries))
 
 
 def test_names_and_classes() -> None:
@@ -196,7 +196,9 @@ def test_register_protocol_rejects_bad_input() -> None:
     with pytest.raises(ConfigError, match="non-empty string"):
         register_protocol(" ", SearchR1Protocol)
     with pytest.raises(ConfigError, match="must be callable"):
-        register_protocol("x", "not callable")  # type: ignore[arg-type]
+        register_protocol("x", 3)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"not a 'package\.module:attribute' reference"):
+        register_protocol("x", "not callable")
     register_protocol("broken", lambda **_: object())  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="returned object, not an ActionProtocol"):
         get_protocol("broken")
