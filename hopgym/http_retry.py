@@ -1,14 +1,23 @@
 """Bounded retries for the JSON-over-HTTP clients (the HTTP retriever, the OpenAI-compatible policy).
 
 One error policy, each client's own exceptions and advice (:class:`ClientErrors`): connection errors, HTTP
-5xx and 429 are retried with full-jitter exponential backoff (``Retry-After`` honoured, capped), then the
+5xx and 429 are retried with jittered exponential backoff (``Retry-After`` honoured, capped), then the
 client's "unavailable" error is raised (its "timeout" error when a final 504 says the backend is too slow,
 if the client gives advice for that). A request that times out is not retried: a slow server is not helped
 by more load. Other 4xx answers mean the request itself is wrong and are not retried either.
+
+``timeout_s`` is a deadline for the whole request (connect, send, status, headers and body): httpx's own
+timeouts bound each network read, so a server trickling a byte a second would otherwise hold a request
+for as long as it likes.
+
+The backoff before retry ``n`` is "equal jitter": half of ``min(backoff_max_s, backoff_base_s * 2**n)``
+fixed plus a random share of the other half. The fixed half gives the retries a guaranteed minimum span
+(what lets a client outlast a server restart), the random half spreads many clients that failed together.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,6 +39,7 @@ __all__ = [
     "error_text",
     "post_json",
     "retry_after_s",
+    "retry_span_s",
     "status_hint",
 ]
 
@@ -126,11 +136,20 @@ def retry_after_s(value: str | None, *, now: datetime | None = None) -> float | 
 
 
 def backoff_s(attempt: int, *, base_s: float, max_s: float, rng: random.Random) -> float:
-    """The wait before retry ``attempt + 1``: uniform in ``[0, min(max_s, base_s * 2**attempt)]``.
+    """The wait before retry ``attempt + 1``: uniform in ``[cap / 2, cap]``, ``cap = min(max_s, base_s *
+    2**attempt)`` (equal jitter: a floor that makes the retries span a known time, and a spread)."""
+    cap = min(max_s, base_s * (2**attempt))
+    return cap / 2 + rng.uniform(0.0, cap / 2)
 
-    "Full jitter" spreads the retries of many clients (episodes) that failed together.
-    """
-    return rng.uniform(0.0, min(max_s, base_s * (2**attempt)))
+
+def retry_span_s(settings: RetrySettings) -> tuple[float, float]:
+    """The least and the most time the backoff waits add up to when every attempt fails at once (connection
+    refused), without ``Retry-After``: how long a server may be down before a request gives up."""
+    caps = [
+        min(settings.backoff_max_s, settings.backoff_base_s * (2**attempt))
+        for attempt in range(settings.max_retries)
+    ]
+    return sum(caps) / 2, float(sum(caps))
 
 
 def error_text(response: httpx.Response, summarize: Callable[[Mapping[str, Any]], object]) -> str:
@@ -183,14 +202,16 @@ async def post_json(
             counters.attempts += 1
         retry_after: float | None = None
         try:
-            response = await client.post(url, json=payload)
+            # The deadline covers the body too: client.post returns after reading all of it.
+            async with asyncio.timeout(settings.timeout_s):
+                response = await client.post(url, json=payload)
         except _RETRYABLE_ERRORS as exc:
             last_problem = f"{type(exc).__name__}: {exc}"
-        except httpx.TimeoutException as exc:
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            cause = type(exc).__name__ if isinstance(exc, httpx.TimeoutException) else "deadline"
             raise fail(
                 errors.timeout(
-                    f"{url} did not answer within {settings.timeout_s:g} s ({type(exc).__name__}); "
-                    f"{errors.timeout_advice}"
+                    f"{url} did not answer within {settings.timeout_s:g} s ({cause}); {errors.timeout_advice}"
                 )
             ) from exc
         except httpx.HTTPError as exc:

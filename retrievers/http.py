@@ -9,10 +9,16 @@ APIs (the ``api`` argument):
 
 Connection errors, HTTP 5xx and 429 are retried ``max_retries`` times with jittered exponential backoff
 (``Retry-After`` is honoured), then :class:`RetrieverUnavailable` is raised (:class:`RetrieverTimeout` when
-the last answer was 504). A request that times out raises :class:`RetrieverTimeout` at once (a slow server
-is not helped by more load). Other 4xx answers mean the
-request itself is wrong (k above the server's cap, a bad token): :class:`ConfigError` with the server's
-message.
+the last answer was 504). The defaults (8 retries, waits of 0.25 s doubling to 2 s, each between half and
+all of that) keep retrying for at least 5.9 s and at most 11.75 s of backoff, so a search outlasts a
+retriever restart of a few seconds instead of failing its episode; ``retry_span_s(config)`` in
+:mod:`hopgym.http_retry` gives the span for other settings.
+
+``timeout_s`` is a deadline for each whole HTTP request, body included (a server trickling bytes cannot
+hold a request longer). A request that times out raises :class:`RetrieverTimeout` at once (a slow server
+is not helped by more load). Other 4xx answers mean the request itself is wrong (k above the server's cap,
+a bad token): :class:`ConfigError` with the server's message. An answer with a malformed, NaN or infinite
+score is a :class:`RetrieverError`.
 """
 
 from __future__ import annotations
@@ -40,20 +46,25 @@ logger = logging.getLogger(__name__)
 
 HttpApi = Literal["hopgym", "search_r1", "flashrag"]
 
+# With backoff 0.25 s doubling to 2 s: at least 5.9 s, at most 11.75 s of waits before giving up.
+DEFAULT_MAX_RETRIES = 8
+
 _PATHS: dict[str, str] = {"hopgym": "/retrieve", "search_r1": "/retrieve", "flashrag": "/batch_search"}
 
 
 @dataclass(frozen=True)
 class HttpRetrieverConfig:
-    """Client settings. ``timeout_s`` bounds one HTTP request; ``connect_timeout_s`` its connection."""
+    """Client settings. ``timeout_s`` is the deadline of one whole HTTP request (body included);
+    ``connect_timeout_s`` bounds its connection. The retry defaults ride out a server restart of up to
+    ~6 s (see the module docstring)."""
 
     base_url: str
     api: HttpApi = "hopgym"
     timeout_s: float = 30.0
     connect_timeout_s: float = 5.0
-    max_retries: int = 3
-    backoff_base_s: float = 0.1
-    backoff_max_s: float = 5.0
+    max_retries: int = DEFAULT_MAX_RETRIES
+    backoff_base_s: float = 0.25
+    backoff_max_s: float = 2.0
     max_retry_after_s: float = 60.0
     token: str | None = None
     max_connections: int = 64
@@ -117,7 +128,7 @@ class HttpRetriever:
         *,
         api: HttpApi = "hopgym",
         timeout_s: float = 30.0,
-        max_retries: int = 3,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         token: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -240,6 +251,12 @@ def _passage(document: Any, score: Any, *, require_id: bool) -> Passage:
         pid = "sha1:" + hashlib.sha1(contents.encode("utf-8")).hexdigest()[:16]
     if not isinstance(score, (int, float)) or isinstance(score, bool):
         raise RetrieverError(f"malformed score in the server's answer: {score!r:.100}")
+    if not math.isfinite(score):
+        # Python's json reads NaN/Infinity; such a score would poison every ranking and mean built on it.
+        raise RetrieverError(
+            f"the server's answer has a non-finite score ({score!r}) for document {pid!r:.100}: "
+            "check the server's index and scoring"
+        )
     title, text = split_contents(contents)
     return Passage(id=str(pid), title=title, text=text, score=float(score))
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -20,6 +22,7 @@ from hopgym.http_retry import (
     error_text,
     post_json,
     retry_after_s,
+    retry_span_s,
     status_hint,
 )
 
@@ -56,6 +59,22 @@ def test_backoff_is_full_jitter_below_a_doubling_capped_bound() -> None:
         assert all(0.0 <= d <= bound for d in delays)
         assert max(delays) > 0.8 * bound  # spread over the whole range, not a fixed wait
     assert backoff_s(5, base_s=0.0, max_s=1.0, rng=rng) == 0.0
+
+
+def test_backoff_never_waits_less_than_half_its_bound() -> None:
+    # The floor is what lets the retries span a known time (e.g. a server restart).
+    rng = random.Random(99)
+    for attempt in range(6):
+        bound = min(2.0, 0.25 * 2**attempt)
+        assert min(backoff_s(attempt, base_s=0.25, max_s=2.0, rng=rng) for _ in range(200)) >= bound / 2
+
+
+def test_retry_span_of_the_http_retriever_defaults_outlasts_a_restart() -> None:
+    from hopgym.retrievers.http import HttpRetrieverConfig
+
+    least, most = retry_span_s(HttpRetrieverConfig("http://127.0.0.1:1"))
+    assert (least, most) == (5.875, 11.75)
+    assert retry_span_s(Settings()) == pytest.approx((0.15, 0.3))
 
 
 def test_backoff_is_reproducible_with_a_seeded_rng() -> None:
@@ -197,3 +216,20 @@ async def test_client_errors_and_timeouts_are_not_retried() -> None:
         await call([httpx.ReadTimeout("slow")], errors())
     with pytest.raises(Failed, match="invalid JSON"):
         await call([httpx.Response(200, text="<html>")], errors())
+
+
+async def test_timeout_is_a_deadline_over_the_body_too() -> None:
+    async def trickle() -> Any:
+        for _ in range(100):  # 10 s in all, a byte every 0.1 s
+            await asyncio.sleep(0.1)
+            yield b" "
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=trickle())
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        start = time.monotonic()
+        with pytest.raises(TimedOut, match=r"within 0.5 s \(deadline\); wait longer"):
+            await post_json(client, URL, {}, settings=Settings(timeout_s=0.5), errors=errors(),
+                            sleep=asyncio.sleep, rng=random.Random(0), logger=logging.getLogger("test"))  # fmt: skip
+    assert time.monotonic() - start < 2.0

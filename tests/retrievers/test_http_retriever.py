@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import socket
+import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -249,6 +252,20 @@ async def test_malformed_answers_are_retriever_errors(answer: httpx.Response) ->
         await make(Recorder([answer]), []).search(["q"], 2)
 
 
+@pytest.mark.parametrize("score", ["NaN", "Infinity", "-Infinity", "1e999"])
+@pytest.mark.parametrize("api", ["hopgym", "flashrag"])
+async def test_non_finite_scores_are_retriever_errors(score: str, api: str) -> None:
+    doc = '{"id": "1", "contents": "\\"T\\"\\nx"}'
+    text = (
+        f"[[[{doc}]], [[{score}]]]"
+        if api == "flashrag"
+        else f'{{"result": [[{{"document": {doc}, "score": {score}}}]]}}'
+    )
+    recorder = Recorder([httpx.Response(200, text=text, headers={"Content-Type": "application/json"})])
+    with pytest.raises(RetrieverError, match="non-finite score"):
+        await make(recorder, [], api=api).search(["q"], 2)
+
+
 def test_bad_settings_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="base_url"):
         HttpRetriever("localhost:8000")
@@ -382,3 +399,91 @@ async def test_slow_backend_gives_server_side_timeout(bm25: InMemoryBM25Retrieve
         ):
             await retriever.search(["film"], 2)
         await retriever.aclose()
+
+
+class TrickleServer:
+    """A stdlib TCP server that answers every request with a valid /retrieve response, sent one byte every
+    ``gap_s`` seconds: each network read gets a byte well within httpx's read timeout, so only a deadline
+    on the whole request stops it."""
+
+    def __init__(self, gap_s: float, *, trickle_headers: bool) -> None:
+        body = json.dumps(OK_BODY).encode()
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        self.head, self.body = head.encode(), body
+        self.gap_s = gap_s
+        self.trickle_headers = trickle_headers
+        self.stop = threading.Event()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)  # the request (small enough to arrive in one read)
+                trickled = self.head + self.body if self.trickle_headers else self.body
+                if not self.trickle_headers:
+                    conn.sendall(self.head)
+                for i in range(len(trickled)):
+                    if self.stop.wait(self.gap_s):
+                        return
+                    try:
+                        conn.sendall(trickled[i : i + 1])
+                    except OSError:  # the client gave up and closed the connection
+                        break
+
+    def __enter__(self) -> TrickleServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("trickle_headers", [False, True], ids=["body", "headers"])
+async def test_timeout_is_a_deadline_for_the_whole_request(trickle_headers: bool) -> None:
+    # The answer takes ~len(body) * 0.25 s (about 40 s); each read waits 0.25 s, far below the 1 s timeout.
+    with TrickleServer(0.25, trickle_headers=trickle_headers) as server:
+        retriever = HttpRetriever(server.url, timeout_s=1.0)
+        start = time.monotonic()
+        with pytest.raises(RetrieverTimeout, match=r"did not answer within 1 s"):
+            await retriever.search(["q"], 2)
+        elapsed = time.monotonic() - start
+        await retriever.aclose()
+    assert elapsed < 2.5, f"the request ran {elapsed:.1f} s past a 1 s timeout"
+    assert retriever.stats.attempts == 1  # a timeout is not retried
+
+
+async def test_default_retries_outlast_a_two_second_restart(bm25: InMemoryBM25Retriever) -> None:
+    """The server goes away for 2 s (as a killed and restarted retriever does) mid-run: with the default
+    settings the search in flight waits it out instead of failing its episode."""
+    async with running_server(create_app(bm25)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        retriever = HttpRetriever(url)
+        before = await retriever.search(["Shirley Temple"], 3)
+    down_at = time.monotonic()
+    restarted = asyncio.Event()
+
+    async def restart_after_two_seconds() -> None:
+        await asyncio.sleep(2.0)
+        async with running_server(create_app(bm25), port=port):
+            restarted.set()
+            await asyncio.sleep(30.0)
+
+    server_task = asyncio.create_task(restart_after_two_seconds())
+    try:
+        after = await retriever.search(["Shirley Temple"], 3)
+    finally:
+        server_task.cancel()
+    assert restarted.is_set() and ids(after) == ids(before)
+    assert time.monotonic() - down_at >= 2.0 and retriever.stats.retries >= 1
+    await retriever.aclose()
+    with pytest.raises(asyncio.CancelledError):
+        await server_task
