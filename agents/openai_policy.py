@@ -31,12 +31,13 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 import httpx
 
 from hopgym.agents.errors import PolicyError, PolicyRequestError, PolicyTimeout, PolicyUnavailable
 from hopgym.agents.policy import Context, FinishReason, Generation, SamplingParams
+from hopgym.agents.prompt_encoding import PromptEncoder, PromptEncoding, PromptTokenizer
 from hopgym.errors import ConfigError
 from hopgym.http_retry import ClientErrors, json_client, post_json
 
@@ -49,14 +50,8 @@ ApiMode = Literal["completions", "chat"]
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
 
 
-class TextTokenizer(Protocol):
-    """The part of a Hugging Face tokenizer a token-level HTTP policy needs."""
-
-    def encode(self, text: str, add_special_tokens: bool = ...) -> list[int]: ...
-
-    def decode(self, token_ids: list[int], skip_special_tokens: bool = ...) -> str: ...
-
-    def apply_chat_template(self, conversation: Any, **kwargs: Any) -> Any: ...
+#: The part of a Hugging Face tokenizer a token-level HTTP policy needs (kept under its old name).
+TextTokenizer = PromptTokenizer
 
 
 @dataclass(frozen=True)
@@ -114,13 +109,15 @@ class OpenAIPolicyConfig:
         return base[: -len("/v1")] if base.endswith("/v1") else base
 
 
-class OpenAIPolicy:
+class OpenAIPolicy(PromptEncoding):
     """A :class:`~hopgym.agents.policy.Policy` over an OpenAI-compatible HTTP API (see the module docstring).
 
     ``tokenizer`` (a Hugging Face tokenizer or a local tokenizer directory) makes a completions-mode policy
-    token-level; it must be the served model's tokenizer. ``chat_template``: ``encode_prompt`` applies the
-    tokenizer's chat template to ``context.messages`` instead of encoding ``context.prompt``. ``transport`` and ``sleep`` replace the network
-    and the backoff clock (tests); ``rng`` makes the jitter reproducible.
+    token-level (a :class:`~hopgym.agents.policy.TokenPolicy`); it must be the served model's tokenizer.
+    ``chat_template=True`` (token-level only): ``encode_prompt`` applies the tokenizer's chat template to
+    ``context.messages`` instead of encoding ``context.prompt``, with the encoding every token-level backend
+    shares (:mod:`hopgym.agents.prompt_encoding`). ``transport`` and ``sleep`` replace the network and the
+    backoff clock (tests); ``rng`` makes the jitter reproducible.
     """
 
     def __init__(
@@ -169,9 +166,18 @@ class OpenAIPolicy:
             raise ConfigError(
                 "tokenizer= needs the sampled token ids back, a vLLM extra; leave vllm_extras unset or True"
             )
+        if chat_template and tokenizer is None:
+            raise ConfigError(
+                "chat_template=True shapes token-level prompts and needs tokenizer=; for a chat model over HTTP "
+                "use mode='chat' (the server applies its template)"
+            )
         self.tokenizer = _load_tokenizer(tokenizer) if isinstance(tokenizer, (str, Path)) else tokenizer
-        self.token_level = self.tokenizer is not None
-        self.chat_template = chat_template
+        self.prompts: PromptEncoder | None = (
+            None
+            if self.tokenizer is None
+            else PromptEncoder(self.tokenizer, chat_template=chat_template, source=str(tokenizer))
+        )
+        self.token_level = self.prompts is not None
         cfg = self.config
         self._client = json_client(
             bearer=cfg.api_key,
@@ -221,22 +227,7 @@ class OpenAIPolicy:
             )
         # The server's text can differ from its ids at the end: a cut multi-byte character is held back, and
         # the rest of a token past a stop string is dropped. The ids are what a trainer sees, so they rule.
-        text = self._need_tokenizer().decode(list(generation.token_ids), skip_special_tokens=True)
-        return dataclasses.replace(generation, text=text)
-
-    def encode_prompt(self, context: Context) -> list[int]:
-        tokenizer = self._need_tokenizer()
-        if not self.chat_template:
-            return [int(i) for i in tokenizer.encode(context.prompt, add_special_tokens=True)]
-        ids = tokenizer.apply_chat_template(
-            context.messages, tools=context.tools, add_generation_prompt=True, tokenize=True
-        )
-        if isinstance(ids, Mapping):  # newer transformers return a BatchEncoding
-            ids = ids["input_ids"]
-        return [int(i) for i in ids]
-
-    def encode(self, text: str) -> list[int]:
-        return [int(i) for i in self._need_tokenizer().encode(text, add_special_tokens=False)]
+        return dataclasses.replace(generation, text=self.decode(generation.token_ids))
 
     async def is_vllm(self) -> bool:
         """Whether to send vLLM's request extras: the configured answer, else the server's ``/v1/models``."""
@@ -333,13 +324,13 @@ class OpenAIPolicy:
             logger=logger,
         )
 
-    def _need_tokenizer(self) -> TextTokenizer:
-        if self.tokenizer is None:
+    def _prompt_encoder(self) -> PromptEncoder:
+        if self.prompts is None:
             raise PolicyError(
                 "this OpenAIPolicy is not token-level: pass tokenizer=<the served model's tokenizer directory> "
                 "to encode prompts and observations"
             )
-        return self.tokenizer
+        return self.prompts
 
 
 # -- response parsing (pure) -----------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""The policy contract: one async call that continues an episode by one turn.
+"""The policy contracts: one async call that continues an episode by one turn.
 
 A policy is stateless across episodes; the per-episode state lives in a :class:`Context` owned by the episode
 engine. Completion-style policies read ``context.text`` (prompt plus every turn so far); chat policies read
-``context.messages`` (and ``context.tools``); token-level policies (vLLM in-process, transformers) read and
-extend ``context.token_ids`` so that the ids a trainer sees are exactly the ids that were sampled: the prompt
-is tokenized once, each observation is tokenized on its own and appended, and the whole text is never
-re-tokenized between turns.
+``context.messages`` (and ``context.tools``). Token-level policies (:class:`TokenPolicy`: vLLM in-process,
+transformers, ``OpenAIPolicy`` with a tokenizer) read ``context.token_ids`` so that the ids a trainer sees are
+exactly the ids that were sampled: the prompt is tokenized once, each observation is tokenized on its own and
+appended, and the whole text is never re-tokenized between turns.
 """
 
 from __future__ import annotations
@@ -16,7 +16,16 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from hopgym.errors import ConfigError
 
-__all__ = ["Context", "FinishReason", "Generation", "Policy", "SamplingParams"]
+__all__ = [
+    "Context",
+    "FinishReason",
+    "Generation",
+    "Policy",
+    "SamplingParams",
+    "TokenPolicy",
+    "messages_text",
+    "token_policy",
+]
 
 FinishReason = Literal["stop", "length", "tool_calls"]
 
@@ -90,25 +99,39 @@ class Context:
 
 @runtime_checkable
 class Policy(Protocol):
-    """An async, batched-by-concurrency policy backend."""
-
-    #: True when the backend works on token ids (fills Context.token_ids, Generation.token_ids).
-    token_level: bool
+    """An async, batched-by-concurrency policy backend that continues episodes as text (or chat messages)."""
 
     async def generate(self, context: Context, params: SamplingParams) -> Generation:
         """Continue ``context`` by one turn (do not mutate ``context``; the engine appends the result)."""
         ...
 
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class TokenPolicy(Policy, Protocol):
+    """A policy that works on token ids: the engine keeps ``context.token_ids`` (the prompt encoded once, then
+    each generation's sampled ids and each observation encoded on its own) and the policy continues them,
+    returning ``Generation.token_ids``/``logprobs``. The built-in backends encode through
+    :class:`~hopgym.agents.prompt_encoding.PromptEncoder`, so they agree on every id."""
+
+    #: True when the backend works on token ids now (an ``OpenAIPolicy`` without a tokenizer is text-level).
+    token_level: bool
+
     def encode_prompt(self, context: Context) -> list[int]:
-        """Token ids of the first prompt: the chat template applied to ``context.messages`` (with the
-        generation prompt) for chat models, else ``context.prompt`` tokenized; token-level backends only."""
+        """Token ids of the first prompt (see :mod:`hopgym.agents.prompt_encoding` for the rules)."""
         ...
 
     def encode(self, text: str) -> list[int]:
-        """Token ids of ``text`` on its own (no special tokens); token-level backends only."""
+        """Token ids of ``text`` on its own (no special tokens)."""
         ...
 
-    async def aclose(self) -> None: ...
+
+def token_policy(policy: Policy) -> TokenPolicy | None:
+    """``policy`` as a :class:`TokenPolicy` when it works on token ids, else None (a text-level policy)."""
+    if isinstance(policy, TokenPolicy) and policy.token_level:
+        return policy
+    return None
 
 
 def messages_text(messages: Sequence[Mapping[str, Any]]) -> str:

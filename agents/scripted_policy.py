@@ -2,8 +2,9 @@
 
 It finds the episode's task by its question in the first prompt, replays the oracle over the observations in
 ``context.messages`` (the engine appends one message per observation) and writes the next action in the
-protocol's own format, ending with the protocol's stop string as a model would. With ``encode``/``decode``
-(e.g. a tokenizer's) it is token-level, so engine mechanics (masks, spans) can be tested without a model.
+protocol's own format, ending with the protocol's stop string as a model would.
+:class:`TokenScriptedOraclePolicy`, given an ``encode`` function (e.g. a tokenizer's), is token-level, so engine
+mechanics (masks, spans) can be tested without a model.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from hopgym.envs.protocols.base import ActionProtocol
 from hopgym.errors import ConfigError
 from hopgym.types import Task
 
-__all__ = ["ScriptedOraclePolicy"]
+__all__ = ["ScriptedOraclePolicy", "TokenScriptedOraclePolicy"]
 
 
 class ScriptedOraclePolicy:
-    """Play the HopWorld oracle for ``tasks`` in ``protocol``.
+    """Play the HopWorld oracle for ``tasks`` in ``protocol`` (a text-level policy).
 
-    ``delay_s`` sleeps before each turn (to simulate generation time in tests). ``encode`` makes the policy
-    token-level (logprobs are reported as 0.0: the script is certain); ``decode`` is only kept for callers.
+    ``delay_s`` sleeps before each turn (to simulate generation time in tests).
     """
 
     name = "scripted-oracle"
@@ -35,7 +35,6 @@ class ScriptedOraclePolicy:
         protocol: ActionProtocol,
         *,
         delay_s: float = 0.0,
-        encode: Callable[[str], Sequence[int]] | None = None,
     ) -> None:
         self._protocol = protocol
         self._by_question: dict[str, Task] = {}
@@ -44,8 +43,6 @@ class ScriptedOraclePolicy:
         if not self._by_question:
             raise ConfigError("ScriptedOraclePolicy needs the HopWorld tasks it will play (got none)")
         self._delay_s = delay_s
-        self._encode = encode
-        self.token_level = encode is not None
         self.calls = 0
 
     def _task(self, context: Context) -> Task:
@@ -73,9 +70,35 @@ class ScriptedOraclePolicy:
             await asyncio.sleep(self._delay_s)
         text = self.next_text(context)
         stop_reason = next((s for s in params.stop if text.endswith(s)), None)
-        if self._encode is None:
-            return Generation(text=text, finish_reason="stop", stop_reason=stop_reason)
+        return Generation(text=text, finish_reason="stop", stop_reason=stop_reason)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class TokenScriptedOraclePolicy(ScriptedOraclePolicy):
+    """The scripted oracle as a :class:`~hopgym.agents.policy.TokenPolicy`: ``encode`` tokenizes the prompt
+    (as is), each action and each observation; logprobs are reported as 0.0 (the script is certain)."""
+
+    token_level = True
+
+    def __init__(
+        self,
+        tasks: Iterable[Task],
+        protocol: ActionProtocol,
+        encode: Callable[[str], Sequence[int]],
+        *,
+        delay_s: float = 0.0,
+    ) -> None:
+        if not callable(encode):
+            raise ConfigError("TokenScriptedOraclePolicy needs encode=, a function from text to token ids")
+        super().__init__(tasks, protocol, delay_s=delay_s)
+        self._encode = encode
+
+    async def generate(self, context: Context, params: SamplingParams) -> Generation:
+        text = (await super().generate(context, params)).text
         ids = tuple(self._encode(text))
+        stop_reason = next((s for s in params.stop if text.endswith(s)), None)
         return Generation(
             text=text,
             finish_reason="stop",
@@ -85,14 +108,7 @@ class ScriptedOraclePolicy:
         )
 
     def encode_prompt(self, context: Context) -> list[int]:
-        if self._encode is None:
-            raise ConfigError("ScriptedOraclePolicy was built without encode=; it is not token-level")
         return list(self._encode(context.prompt))
 
     def encode(self, text: str) -> list[int]:
-        if self._encode is None:
-            raise ConfigError("ScriptedOraclePolicy was built without encode=; it is not token-level")
         return list(self._encode(text))
-
-    async def aclose(self) -> None:
-        return None

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hopgym.agents.policy import Context, FinishReason, Generation, SamplingParams
+from hopgym.agents.prompt_encoding import PromptEncoder, PromptEncoding
 from hopgym.errors import ConfigError, require
 
 __all__ = ["TransformersPolicy"]
@@ -49,12 +50,13 @@ class _Row:
     stop_reason: str | None = None
 
 
-class TransformersPolicy:
+class TransformersPolicy(PromptEncoding):
     """Token-level policy backed by ``AutoModelForCausalLM`` (CPU or GPU).
 
     ``dtype`` is the compute dtype (``"float32"`` default; the tiny model's bfloat16 weights upcast exactly).
-    ``use_chat_template`` (default: when the tokenizer has one) makes the first prompt the chat template applied
-    to the episode's messages; otherwise the protocol's completion prompt is tokenized. ``torch_threads`` sets
+    ``chat_template=True`` makes the first prompt the chat template applied to the episode's messages; the
+    default encodes the protocol's completion prompt (:mod:`hopgym.agents.prompt_encoding`, the same encoding
+    as every token-level backend). ``torch_threads`` sets
     torch's (process-wide) intra-op threads: 1 is much faster for tiny models on a busy CPU, where spinning
     OpenMP threads contend (measured here: 60x slower decode steps with 2 threads under load).
     """
@@ -69,7 +71,7 @@ class TransformersPolicy:
         dtype: str = "float32",
         max_batch_size: int = 16,
         max_wait_ms: float = 5.0,
-        use_chat_template: bool | None = None,
+        chat_template: bool = False,
         torch_threads: int | None = None,
     ) -> None:
         if max_batch_size < 1:
@@ -86,8 +88,9 @@ class TransformersPolicy:
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)  # type: ignore[attr-defined]
         self.name = f"transformers:{Path(model_path).name}"
-        self.tokenizer: Any = AutoTokenizer.from_pretrained(str(model_path))
-        # transformers' stubs are partial (untyped eval, device-typed to()); treat the model as Any.
+        # transformers' stubs are partial (untyped eval, device-typed to()); treat tokenizer and model as Any.
+        tokenizers: Any = AutoTokenizer
+        self.tokenizer: Any = tokenizers.from_pretrained(str(model_path))
         loader: Any = AutoModelForCausalLM
         self.model: Any = (
             loader.from_pretrained(str(model_path), dtype=getattr(torch, dtype)).to(device).eval()
@@ -95,10 +98,9 @@ class TransformersPolicy:
         self.device = device
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000.0
-        has_template = bool(getattr(self.tokenizer, "chat_template", None))
-        self.use_chat_template = has_template if use_chat_template is None else use_chat_template
-        if self.use_chat_template and not has_template:
-            raise ConfigError(f"{model_path}: use_chat_template=True but the tokenizer has no chat template")
+        self.prompts: PromptEncoder | None = PromptEncoder(
+            self.tokenizer, chat_template=chat_template, source=str(model_path)
+        )
         eos = self.tokenizer.eos_token_id
         self._eos_ids: frozenset[int] = frozenset([eos] if isinstance(eos, int) else (eos or []))
         self._pad_id: int = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
@@ -108,22 +110,7 @@ class TransformersPolicy:
         self.batches = 0
         self.batched_requests = 0
 
-    # -- Policy API -----------------------------------------------------------------------------
-
-    def encode_prompt(self, context: Context) -> list[int]:
-        if self.use_chat_template:
-            text = self.tokenizer.apply_chat_template(
-                context.messages, tools=context.tools, tokenize=False, add_generation_prompt=True
-            )
-            return self.encode(str(text))
-        return self.encode(context.prompt)
-
-    def encode(self, text: str) -> list[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=False))
-
-    def decode(self, ids: list[int] | tuple[int, ...]) -> str:
-        """Text of ``ids`` as ``generate`` reports it (special tokens skipped)."""
-        return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
+    # -- TokenPolicy API -----------------------------------------------------------------------------
 
     async def generate(self, context: Context, params: SamplingParams) -> Generation:
         if context.token_ids is None:

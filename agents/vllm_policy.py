@@ -25,6 +25,7 @@ from typing import Any
 
 from hopgym.agents.errors import PolicyError
 from hopgym.agents.policy import Context, FinishReason, Generation, SamplingParams
+from hopgym.agents.prompt_encoding import PromptEncoder, PromptEncoding
 from hopgym.errors import ConfigError, require
 
 __all__ = ["VLLMPolicy"]
@@ -32,13 +33,14 @@ __all__ = ["VLLMPolicy"]
 logger = logging.getLogger(__name__)
 
 
-class VLLMPolicy:
-    """A token-level :class:`~hopgym.agents.policy.Policy` on ``vllm.AsyncLLM`` (see the module docstring).
+class VLLMPolicy(PromptEncoding):
+    """A :class:`~hopgym.agents.policy.TokenPolicy` on ``vllm.AsyncLLM`` (see the module docstring).
 
     Args:
         model: a local model directory (or a name vLLM can load).
-        chat_template: ``encode_prompt`` applies the tokenizer's chat template to ``context.messages`` (chat models);
-            otherwise it encodes ``context.prompt`` (completion-style prompts for base models).
+        chat_template: ``encode_prompt`` applies the tokenizer's chat template to ``context.messages`` (chat
+            models); by default it encodes ``context.prompt`` (completion-style prompts), with the encoding every
+            token-level backend shares (:mod:`hopgym.agents.prompt_encoding`).
         engine_args: further ``vllm.AsyncEngineArgs`` fields (``max_model_len``, ``dtype``, ...).
         kv_cache_gib: ``VLLM_CPU_KVCACHE_SPACE`` when unset (the CPU build's KV cache, GiB).
         engine: an already started ``AsyncLLM`` to share (``model`` and the engine settings are then unused,
@@ -63,7 +65,6 @@ class VLLMPolicy:
         if kv_cache_gib <= 0:
             raise ConfigError(f"kv_cache_gib={kv_cache_gib} is invalid: give the KV cache size in GiB > 0")
         vllm: Any = require("vllm", extra="vllm", purpose="the in-process vLLM policy")
-        self.chat_template = chat_template
         self._owns_engine = engine is None
         if engine is None:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{kv_cache_gib:g}")
@@ -75,22 +76,17 @@ class VLLMPolicy:
             engine = vllm.AsyncLLMEngine.from_engine_args(args)
         self.engine: Any = engine
         self.tokenizer: Any = engine.get_tokenizer()
+        try:
+            self.prompts: PromptEncoder | None = PromptEncoder(
+                self.tokenizer, chat_template=chat_template, source=str(model or "engine")
+            )
+        except ConfigError:
+            if self._owns_engine:
+                engine.shutdown()
+            raise
         self._vllm = vllm
         self._output_kind = require("vllm.sampling_params", extra="vllm").RequestOutputKind  # type: ignore[attr-defined]
         self._closed = False
-
-    def encode_prompt(self, context: Context) -> list[int]:
-        if self.chat_template:
-            ids = self.tokenizer.apply_chat_template(
-                context.messages, tools=context.tools, add_generation_prompt=True, tokenize=True
-            )
-            if isinstance(ids, Mapping):  # newer transformers return a BatchEncoding
-                ids = ids["input_ids"]
-            return [int(i) for i in ids]
-        return [int(i) for i in self.tokenizer.encode(context.prompt, add_special_tokens=True)]
-
-    def encode(self, text: str) -> list[int]:
-        return [int(i) for i in self.tokenizer.encode(text, add_special_tokens=False)]
 
     def sampling_params(self, params: SamplingParams, n: int = 1) -> Any:
         """The ``vllm.SamplingParams`` of one turn: stop strings kept in the text, the final output only."""
@@ -143,8 +139,7 @@ class VLLMPolicy:
         generation = _generation(out, want_logprobs)
         # vLLM's text can differ from its ids at the end (a cut multi-byte character is held back, the rest of
         # a token past a stop string dropped); the ids are what a trainer sees, so the text is their decoding.
-        text = self.tokenizer.decode(list(generation.token_ids or ()), skip_special_tokens=True)
-        return dataclasses.replace(generation, text=str(text))
+        return dataclasses.replace(generation, text=self.decode(generation.token_ids or ()))
 
     def close(self) -> None:
         """Shut the engine down (if this policy started it); idempotent."""

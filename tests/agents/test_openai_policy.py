@@ -297,8 +297,8 @@ async def test_token_level_sends_token_ids_and_encodes_with_the_tokenizer() -> N
             return [ord(c) for c in text] + ([0] if add_special_tokens else [])
 
         def apply_chat_template(self, conversation: Any, **kwargs: Any) -> Any:
-            assert kwargs["add_generation_prompt"] and kwargs["tokenize"]
-            return {"input_ids": [1, *[ord(c) for m in conversation for c in m["content"]], 2]}
+            assert kwargs["add_generation_prompt"] and not kwargs["tokenize"]
+            return "\x01" + "".join(m["content"] for m in conversation) + "\x02"
 
     # The server's text lost a held-back last character; the policy's text is the ids' decoding.
     server = Server(lambda request: _completion(text="h", token_ids=[104, 105]))

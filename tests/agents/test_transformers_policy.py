@@ -15,7 +15,7 @@ import hopgym  # noqa: E402
 from hopgym.agents.policy import Context, Generation, SamplingParams  # noqa: E402
 from hopgym.agents.rollout.engine import collect_episodes  # noqa: E402
 from hopgym.agents.rollout.trajectory import verify_trajectory  # noqa: E402
-from hopgym.agents.scripted_policy import ScriptedOraclePolicy  # noqa: E402
+from hopgym.agents.scripted_policy import TokenScriptedOraclePolicy  # noqa: E402
 from hopgym.agents.transformers_policy import TransformersPolicy  # noqa: E402
 from hopgym.errors import ConfigError  # noqa: E402
 from hopgym.testing.tiny_model import build_tiny_model  # noqa: E402
@@ -143,7 +143,7 @@ async def test_episodes_with_the_model_have_consistent_tokens_and_masks(policy: 
 async def test_real_tokenizer_masks_information_blocks(policy: TransformersPolicy) -> None:
     # The scripted oracle writes well-formed actions, tokenized by the real tokenizer: <information> blocks appear.
     env = hopgym.make_async("hopgym/HopWorld-2hop-v0", world_seed=4, reward="em")
-    oracle = ScriptedOraclePolicy(env.tasks, env.protocol, encode=policy.encode)
+    oracle = TokenScriptedOraclePolicy(env.tasks, env.protocol, policy.encode)
     result = await collect_episodes(env, oracle, [t.id for t in env.tasks[:10]], concurrency=10)
     await env.aclose()
     for traj in result.trajectories:

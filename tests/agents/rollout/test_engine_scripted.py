@@ -15,7 +15,7 @@ from hopgym.agents.policy import Context, Generation, SamplingParams
 from hopgym.agents.rollout.engine import collect_episodes, run_episodes, run_episodes_sync
 from hopgym.agents.rollout.store import TrajectoryStore
 from hopgym.agents.rollout.trajectory import verify_trajectory
-from hopgym.agents.scripted_policy import ScriptedOraclePolicy
+from hopgym.agents.scripted_policy import ScriptedOraclePolicy, TokenScriptedOraclePolicy
 from hopgym.envs.core import AsyncSearchQAEnv
 from hopgym.envs.protocols import PROTOCOL_NAMES
 from hopgym.envs.protocols.search_r1 import SearchR1Protocol
@@ -62,7 +62,7 @@ async def test_searches_of_all_episodes_share_one_micro_batching_retriever() -> 
 
 async def test_token_level_mask_covers_generated_text_only() -> None:
     env = hopgym.make_async("hopgym/HopWorld-2hop-v0", world_seed=2, protocol="search_r1", reward="em")
-    policy = ScriptedOraclePolicy(env.tasks, env.protocol, encode=_chars)
+    policy = TokenScriptedOraclePolicy(env.tasks, env.protocol, _chars)
     result = await collect_episodes(env, policy, [t.id for t in env.tasks[:20]], concurrency=8)
     await env.aclose()
     for traj in result.trajectories:

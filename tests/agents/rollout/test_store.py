@@ -13,8 +13,12 @@ from pathlib import Path
 
 import pytest
 
+import hopgym
+from hopgym.agents.rollout.engine import collect_episodes, run_episodes
 from hopgym.agents.rollout.store import TrajectoryStore
 from hopgym.agents.rollout.trajectory import Trajectory
+from hopgym.agents.scripted_policy import ScriptedOraclePolicy
+from hopgym.errors import ConfigError
 
 
 def _traj(task_id: str, sample: int, *, failed: bool = False) -> Trajectory:
@@ -125,3 +129,67 @@ def test_resume_after_sigkill_keeps_everything_and_duplicates_nothing(tmp_path: 
     after = {t.key: t.to_dict() for t in records}
     assert all(after[key] == record for key, record in before.items())
     assert all(t.reward == 1.0 for t in records)
+
+
+_HOLDER = """
+import sys, time
+from hopgym.agents.rollout.store import TrajectoryStore
+store = TrajectoryStore(sys.argv[1]).open()
+print("locked", flush=True)
+sys.stdin.readline()
+store.close()
+print("released", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_second_writer_is_refused_while_another_process_writes(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ConfigError, match=rf"{path.name} is being written by another run.*another store"):
+            TrajectoryStore(path).open()
+        assert list(TrajectoryStore(path)) == []  # reading needs no lock
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "released"
+        with TrajectoryStore(path) as store:  # free again once the first writer closed
+            store.append(_traj("a", 0))
+    finally:
+        holder.kill()
+        holder.wait()
+    # A killed writer leaves no lock behind.
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    holder.kill()
+    holder.wait()
+    with TrajectoryStore(path) as store:
+        store.append(_traj("b", 0))
+    assert [t.key for t in TrajectoryStore(path)] == [("a", 0), ("b", 0)]
+
+
+async def test_two_runs_on_one_store_do_not_interleave(tmp_path: Path) -> None:
+    env = hopgym.make_async("hopgym/HopWorld-2hop-v0", world_seed=6, reward="em")
+    policy = ScriptedOraclePolicy(env.tasks, env.protocol, delay_s=0.01)
+    ids = [t.id for t in env.tasks[:12]]
+    path = tmp_path / "run.jsonl"
+    first = run_episodes(env, policy, ids, concurrency=4, store=path)
+    async with first:
+        got = [await first.__anext__()]  # the first run is writing
+        second = collect_episodes(env, policy, ids, concurrency=4, store=path)
+        with pytest.raises(ConfigError, match="being written by another run"):
+            await second
+        got += [t async for t in first]
+    await env.aclose()
+    assert len(got) == 12
+    assert Counter(t.key for t in TrajectoryStore(path)) == Counter({(i, 0): 1 for i in ids})
+
+
+def test_a_directory_is_refused_with_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"is a directory; give a \.jsonl file path"):
+        TrajectoryStore(tmp_path).open()
