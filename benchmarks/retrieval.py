@@ -501,9 +501,9 @@ def hotpot_questions(path: Path) -> tuple[list[str], list[set[str]]]:
 
 
 def parse_kv(pairs: Sequence[str]) -> dict[str, Any]:
-    from hopgym.cli.index import parse_options
+    from hopgym.options import parse_key_values
 
-    return parse_options(list(pairs))
+    return parse_key_values(pairs, flag="--option", example="k1=1.2")
 
 
 def build_candidates(args: argparse.Namespace, workload: Workload, cache_dir: Path) -> list[tuple[str, Any]]:

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from hopgym.errors import ConfigError
+from hopgym.options import parse_key_values
 
-
-def parse_key_values(pairs: list[str] | None, *, flag: str, example: str) -> dict[str, Any]:
-    """``["k1=1.2", "stemmer=null"]`` -> ``{"k1": 1.2, "stemmer": None}``; non-JSON values stay strings."""
-    values: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"{flag} {pair!r}: expected KEY=VALUE, e.g. {flag} {example}")
-        try:
-            values[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[key] = raw
-    return values
+__all__ = ["add_env_arguments", "parse_env_kwargs", "parse_key_values"]
 
 
 def parse_env_kwargs(pairs: list[str] | None) -> dict[str, Any]:

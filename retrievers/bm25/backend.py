@@ -20,7 +20,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hopgym.errors import ConfigError, DataError, RetrieverError, require
+from hopgym.options import check_fields, split_options
 from hopgym.retrievers.bm25.analyzer import DEFAULT_TOKEN_PATTERN, Tokenizer, TokenizerConfig
 from hopgym.retrievers.bm25.matrix import BM25_METHODS, BM25Method, TermCounts, score_matrix
 from hopgym.retrievers.corpus import CorpusFormat, corpus_fingerprint, iter_passages
@@ -75,11 +75,7 @@ class BM25Config:
     token_pattern: str = DEFAULT_TOKEN_PATTERN
 
     def __post_init__(self) -> None:
-        for name in ("k1", "b"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ConfigError(f"{name} must be a finite number, got {value!r}")
-            object.__setattr__(self, name, float(value))
+        check_fields(self, owner="", skip=("method",))
         if self.k1 < 0:
             raise ConfigError(f"k1 must be >= 0 (term-frequency saturation; Lucene uses 0.9), got {self.k1}")
         if not 0.0 <= self.b <= 1.0:
@@ -118,13 +114,9 @@ class BM25OpenOptions:
     pruning: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.n_threads, bool) or not isinstance(self.n_threads, int) or self.n_threads < 1:
+        check_fields(self, owner="")
+        if self.n_threads < 1:
             raise ConfigError(f"n_threads must be an integer >= 1, got {self.n_threads!r}")
-        for name in ("mmap", "warmup", "verify", "pruning"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if self.corpus is not None and not isinstance(self.corpus, (str, Path)):
-            raise ConfigError(f"corpus must be a path, got {self.corpus!r}")
 
 
 @dataclass(frozen=True)
@@ -133,33 +125,21 @@ class _BuildOptions:
     format: CorpusFormat = "auto"
 
     def __post_init__(self) -> None:
-        if isinstance(self.chunk_docs, bool) or not isinstance(self.chunk_docs, int) or self.chunk_docs < 1:
+        check_fields(self, owner="")
+        if self.chunk_docs < 1:
             raise ConfigError(f"chunk_docs must be an integer >= 1, got {self.chunk_docs!r}")
-        if self.format not in ("auto", "jsonl", "parquet"):
-            raise ConfigError(f"format must be auto, jsonl or parquet, got {self.format!r}")
-
-
-def _field_names(cls: type) -> set[str]:
-    return {f.name for f in fields(cls)}
 
 
 def _split_options(options: Mapping[str, Any], *classes: type, context: str) -> list[dict[str, Any]]:
     """Route keyword options to the dataclasses that accept them; unknown keys are a ConfigError."""
-    known = [_field_names(c) for c in classes]
-    everything = set().union(*known)
-    unknown = sorted(set(options) - everything)
-    if unknown:
-        build_keys = _field_names(BM25Config)
-        if context == "open" and set(unknown) <= build_keys:
-            raise ConfigError(
-                f"{', '.join(unknown)} cannot change when opening an index: it was fixed when the index was "
-                "built (see `hopgym index info DIR`); rebuild the index to change it"
-            )
-        raise ConfigError(
-            f"unknown bm25 option(s) {', '.join(unknown)} when {context}ing; "
-            f"known: {', '.join(sorted(everything))}"
-        )
-    return [{k: v for k, v in options.items() if k in names} for names in known]
+    return split_options(
+        options,
+        *classes,
+        what="bm25",
+        fixed={f.name for f in fields(BM25Config)} if context == "open" else (),
+        fixed_hint="when opening an index: it was fixed when the index was built (see `hopgym index info DIR`); "
+        "rebuild the index to change it",
+    )
 
 
 def _new_bm25s(config: BM25Config) -> Any:
