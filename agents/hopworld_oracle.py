@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from hopgym.envs.hopworld import RELATIONS, find_object, search_query
 from hopgym.errors import DataError
-from hopgym.retrievers.base import Retriever
 from hopgym.types import Passage, Task
 
 __all__ = ["HopWorldOracle", "OracleRun", "format_plain", "run_oracle"]
@@ -22,6 +21,12 @@ __all__ = ["HopWorldOracle", "OracleRun", "format_plain", "run_oracle"]
 logger = logging.getLogger(__name__)
 
 OracleAction = tuple[Literal["search", "answer"], str]
+
+
+class Searcher(Protocol):
+    """What :func:`run_oracle` needs of a retriever (any ``hopgym.retrievers`` backend fits)."""
+
+    async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]: ...
 
 
 class HopWorldOracle:
@@ -100,7 +105,7 @@ class OracleRun:
 
 async def run_oracle(
     task: Task,
-    retriever: Retriever,
+    retriever: Searcher,
     *,
     k: int = 3,
     format_observation: Callable[[Sequence[Passage]], str] = format_plain,

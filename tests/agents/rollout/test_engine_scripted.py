@@ -12,14 +12,16 @@ import pytest
 
 import hopgym
 from hopgym.agents.policy import Context, Generation, SamplingParams
+from hopgym.agents.rollout.config import RolloutConfig
 from hopgym.agents.rollout.engine import collect_episodes, run_episodes, run_episodes_sync
 from hopgym.agents.rollout.store import TrajectoryStore
 from hopgym.agents.rollout.trajectory import verify_trajectory
 from hopgym.agents.scripted_policy import ScriptedOraclePolicy, TokenScriptedOraclePolicy
 from hopgym.envs.core import AsyncSearchQAEnv
+from hopgym.envs.pool import EnvPool
 from hopgym.envs.protocols import PROTOCOL_NAMES
 from hopgym.envs.protocols.search_r1 import SearchR1Protocol
-from hopgym.errors import RetrieverUnavailable
+from hopgym.errors import ConfigError, RetrieverUnavailable
 from hopgym.types import Passage
 
 
@@ -248,3 +250,43 @@ async def test_the_protocol_builds_the_observation_message() -> None:
     observations = [m for m in last if m["role"] not in ("system", "user", "assistant")]
     assert [m["role"] for m in observations] == ["observation"] * traj.num_searches
     assert [m["content"] for m in observations] == [t.observation for t in traj.turns[:-1]]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("concurrency", 0, "concurrency=0 is invalid"),
+        ("samples_per_task", True, "samples_per_task=True is invalid"),
+        ("sampling", {"max_tokens": 5}, "sampling must be a SamplingParams"),
+        ("max_episode_tokens", 0, "max_episode_tokens=0 is invalid"),
+        ("retriever_batching", "on", "retriever_batching='on'"),
+    ],
+)
+def test_rollout_config_names_the_bad_field(field: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        RolloutConfig(**{field: value})  # type: ignore[arg-type]
+
+
+async def test_one_env_pool_serves_several_runs_with_a_config() -> None:
+    proto = hopgym.make_async("hopgym/HopWorld-2hop-v0", world_seed=5, reward="em")
+    policy = ScriptedOraclePolicy(proto.tasks, proto.protocol)
+    config = RolloutConfig(concurrency=8, samples_per_task=2)
+    ids = [t.id for t in proto.tasks[:6]]
+    async with EnvPool(proto) as pool:
+        first = await collect_episodes(pool, policy, ids, config)
+        second = await collect_episodes(pool, policy, ids, config, samples_per_task=1)  # a keyword wins
+        assert pool.retriever is not None  # still open: the runs did not own the pool
+        (hits,) = await pool.retriever.search([proto.tasks[0].question], 1)
+        assert hits
+    await proto.aclose()
+    assert first.summary.finished == 12 and second.summary.finished == 6
+    assert {t.reward for t in first.trajectories + second.trajectories} == {1.0}
+    with pytest.raises(ConfigError, match="env_kwargs apply to an env id"):
+        run_episodes(pool, policy, ids, env_kwargs={"world_seed": 1})
+
+
+def test_a_token_budget_needs_a_token_level_policy() -> None:
+    env = hopgym.make_async("hopgym/HopWorld-2hop-v0", world_seed=5)
+    policy = ScriptedOraclePolicy(env.tasks, env.protocol)
+    with pytest.raises(ConfigError, match="max_episode_tokens needs a token-level policy"):
+        run_episodes(env, policy, max_episode_tokens=100)
