@@ -116,8 +116,10 @@ def _convert(hint: Any, value: Any, *, text: bool) -> Any:
         raise _Mismatch("null", "null")
     if origin in (Union, types.UnionType):
         args = typing.get_args(hint)
+        # An empty string is a real value for a text field (an empty prefix), and "unset" for the others.
+        null_words = _NULL if str in args else _NULL | {""}
         if type(None) in args and (
-            value is None or (text and isinstance(value, str) and value.strip().lower() in _NULL)
+            value is None or (text and isinstance(value, str) and value.strip().lower() in null_words)
         ):
             return None
         # Exact types first, so "2" stays a string for ``str | int``.

@@ -21,17 +21,16 @@ import re
 import shutil
 import threading
 import time
-import types
-import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from hopgym.errors import ConfigError, DataError, RetrieverError
+from hopgym.options import check_fields, config_from_options, split_options
 from hopgym.retrievers.corpus import CorpusFormat, corpus_fingerprint, iter_passages
 from hopgym.retrievers.dense.encoders import EncoderConfig, TextEncoder, canonical_model_name, resolve_encoder
 from hopgym.retrievers.dense.faiss_index import (
@@ -75,8 +74,6 @@ _ENCODER_FIELDS = {f.name for f in fields(EncoderConfig)}
 _INDEX_FIELDS = {f.name for f in fields(DenseIndexConfig)}
 # Encoder settings that decide the vector space: an index must be searched with the ones it was built with.
 _ENCODER_IDENTITY = ("model", "family", "pooling", "query_prefix", "passage_prefix", "normalize")
-_BUILD_KEYS = {"shard_size", "corpus_format", "keep_embeddings", "encoder", "index"}
-_OPEN_KEYS = {"mmap", "encoder", "index"}
 
 
 def passage_text(passage: Passage) -> str:
@@ -88,57 +85,22 @@ def passage_text(passage: Passage) -> str:
 # options
 
 
-def _coerce(owner: str, name: str, hint: Any, value: Any) -> Any:
-    """Convert a CLI-style string option to the field's type; other values pass through unchanged."""
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        nullable = len(args) < len(typing.get_args(hint))
-        # An empty string is a real value for text fields (an empty prefix), not "unset".
-        null_words = {"none", "null"} if str in args else {"none", "null", ""}
-        if nullable and isinstance(value, str) and value.strip().lower() in null_words:
-            return None
-        return _coerce(owner, name, args[0], value) if len(args) == 1 else value
-    if origin is tuple:
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v.strip()]
-        if isinstance(value, (list, tuple)):
-            return tuple(_coerce(owner, name, typing.get_args(hint)[0], v) for v in value)
-        return value
-    if not isinstance(value, str):
-        return value
-    try:
-        if hint is bool:
-            lowered = value.strip().lower()
-            if lowered in {"1", "true", "yes", "on"}:
-                return True
-            if lowered in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError(value)
-        if hint is int:
-            return int(value)
-        if hint is float:
-            return float(value)
-    except ValueError:
-        raise ConfigError(
-            f"option {name}={value!r} is not a valid {hint.__name__} ({owner}.{name})"
-        ) from None
-    return value
-
-
 def _apply(base: Any, options: Mapping[str, Any], names: set[str]) -> Any:
-    hints = typing.get_type_hints(type(base))
-    changes = {k: _coerce(type(base).__name__, k, hints[k], v) for k, v in options.items() if k in names}
-    return replace(base, **changes) if changes else base
+    """``base`` with the options that name its fields applied (text converted to the fields' types)."""
+    changes = {k: v for k, v in options.items() if k in names}
+    return config_from_options(type(base), changes, what="dense", base=base) if changes else base
 
 
-def _check_keys(options: Mapping[str, Any], allowed: set[str], what: str) -> None:
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"unknown dense {what} option(s) {', '.join(unknown)}; "
-            f"valid options: {', '.join(sorted(allowed))}"
-        )
+@dataclass(frozen=True)
+class _OpenOptions:
+    """Open-time options besides the encoder and index fields."""
+
+    mmap: bool = False
+    encoder: Any = None
+    index: Any = None
+
+    def __post_init__(self) -> None:
+        check_fields(self, owner="")
 
 
 def _base_encoder(value: Any) -> EncoderConfig:
@@ -172,27 +134,16 @@ class DenseBuildOptions:
     keep_embeddings: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.shard_size, bool) or not isinstance(self.shard_size, int) or self.shard_size < 1:
+        check_fields(self, owner="")
+        if self.shard_size < 1:
             raise ConfigError(f"shard_size must be a positive integer, got {self.shard_size!r}")
-        if self.corpus_format not in ("auto", "jsonl", "parquet"):
-            raise ConfigError(f"corpus_format {self.corpus_format!r} is unknown; use auto, jsonl or parquet")
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> DenseBuildOptions:
-        _check_keys(options, _BUILD_KEYS | _ENCODER_FIELDS | _INDEX_FIELDS, "build")
-        encoder = _apply(_base_encoder(options.get("encoder")), options, _ENCODER_FIELDS)
-        index = _apply(_base_index(options.get("index")), options, _INDEX_FIELDS)
-        return cls(
-            encoder=encoder,
-            index=index,
-            shard_size=int(
-                _coerce("build", "shard_size", int, options.get("shard_size", DEFAULT_SHARD_SIZE))
-            ),
-            corpus_format=options.get("corpus_format", "auto"),
-            keep_embeddings=bool(
-                _coerce("build", "keep_embeddings", bool, options.get("keep_embeddings", True))
-            ),
-        )
+        own, _, _ = split_options(options, cls, EncoderConfig, DenseIndexConfig, what="dense build")
+        encoder = _apply(_base_encoder(own.pop("encoder", None)), options, _ENCODER_FIELDS)
+        index = _apply(_base_index(own.pop("index", None)), options, _INDEX_FIELDS)
+        return cls(encoder=encoder, index=index, **own)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -311,15 +262,15 @@ class DenseRetriever:
         """
         directory = Path(directory)
         manifest = manifest or read_manifest(directory)
-        _check_keys(options, _OPEN_KEYS | _ENCODER_FIELDS | _INDEX_FIELDS, "open")
+        (own, _, _) = split_options(options, _OpenOptions, EncoderConfig, DenseIndexConfig, what="dense open")
+        open_options = _OpenOptions(**own)
         recorded = _recorded_encoder(manifest, directory)
         encoder_config = _encoder_for_open(recorded, options)
         index_config = _index_for_open(manifest, options)
         check_gpu_request(index_config)
         store = DiskPassageStore(directory, expected_count=manifest.passage_count)
         try:
-            use_mmap = bool(_coerce("open", "mmap", bool, options.get("mmap", False)))
-            faiss_index = read_faiss_index(directory / INDEX_FILE, mmap=use_mmap)
+            faiss_index = read_faiss_index(directory / INDEX_FILE, mmap=open_options.mmap)
             if (
                 int(faiss_index.d) != int(recorded["dim"])
                 or int(faiss_index.ntotal) != manifest.passage_count
