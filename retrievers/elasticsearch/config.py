@@ -1,8 +1,9 @@
 """Settings of the Elasticsearch backend: where the server is, how the index is built, how it is queried.
 
-Three frozen dataclasses, each validated on construction, plus :func:`split_options`, which routes the flat
+Four frozen dataclasses, each validated on construction (field types by :func:`hopgym.options.check_fields`,
+so values may arrive as strings from a command line), plus :func:`split_options`, which routes the flat
 ``key=value`` options of ``hopgym index build --option`` / :func:`~hopgym.retrievers.manifest.open_index`
-to them (values may arrive as strings from a command line, so numbers and booleans are coerced).
+to them.
 
 Credentials (API key, password) are connection settings only: they are never written to an index manifest.
 When not passed as options they are read from ``HOPGYM_ES_API_KEY`` or ``HOPGYM_ES_USERNAME`` +
@@ -11,13 +12,14 @@ When not passed as options they are read from ``HOPGYM_ES_API_KEY`` or ``HOPGYM_
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
 
 from hopgym.errors import ConfigError
+from hopgym.options import check_fields
+from hopgym.options import split_options as _route
 from hopgym.retrievers.corpus import CorpusFormat
 
 __all__ = [
@@ -52,35 +54,6 @@ _BAD_INDEX_CHARS = re.compile(r'[\\/*?"<>| ,#:A-Z]')
 _FIELD_RE = re.compile(r"^(?P<name>[a-z]+)(\^(?P<boost>[0-9]*\.?[0-9]+))?$")
 #: Elasticsearch refuses ``from + size`` above ``index.max_result_window`` (10,000 by default).
 MAX_RESULT_WINDOW = 10_000
-
-
-def _number(name: str, value: Any, *, integer: bool = False) -> Any:
-    """Coerce command-line strings to numbers; reject booleans and non-finite values."""
-    if isinstance(value, str):
-        try:
-            value = int(value) if integer else float(value)
-        except ValueError:
-            kind = "an integer" if integer else "a number"
-            raise ConfigError(f"{name} must be {kind}, got {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    if integer:
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise ConfigError(f"{name} must be an integer, got {value!r}")
-            value = int(value)
-        return value
-    if not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _boolean(name: str, value: Any) -> bool:
-    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
-        return value.lower() in ("true", "1", "yes")
-    if not isinstance(value, bool):
-        raise ConfigError(f"{name} must be true or false, got {value!r}")
-    return value
 
 
 def _hosts(value: Any) -> tuple[str, ...]:
@@ -131,19 +104,12 @@ class ElasticsearchConnection:
             object.__setattr__(self, "basic_auth", (auth[0], auth[1]))
         if self.api_key is not None and self.basic_auth is not None:
             raise ConfigError("pass either api_key or basic_auth, not both")
-        if self.ca_certs is not None and not isinstance(self.ca_certs, str):
-            raise ConfigError(f"ca_certs must be the path of a PEM file, got {self.ca_certs!r}")
-        object.__setattr__(self, "verify_certs", _boolean("verify_certs", self.verify_certs))
-        object.__setattr__(self, "retry_on_timeout", _boolean("retry_on_timeout", self.retry_on_timeout))
-        timeout = _number("request_timeout", self.request_timeout)
-        if timeout <= 0:
-            raise ConfigError(f"request_timeout must be > 0 seconds, got {timeout}")
-        object.__setattr__(self, "request_timeout", timeout)
-        retries = _number("max_retries", self.max_retries, integer=True)
-        if retries < 0:
-            raise ConfigError(f"max_retries must be >= 0, got {retries}")
-        object.__setattr__(self, "max_retries", retries)
-        if not isinstance(self.node_class, str) or not self.node_class:
+        check_fields(self, owner="", skip=("hosts", "api_key", "basic_auth"))
+        if self.request_timeout <= 0:
+            raise ConfigError(f"request_timeout must be > 0 seconds, got {self.request_timeout}")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
+        if not self.node_class:
             raise ConfigError("node_class must be 'auto' or an elastic-transport node name such as 'aiohttp'")
 
     @property
@@ -186,22 +152,17 @@ class IndexSettings:
             )
         if self.analyzer not in ANALYZERS:
             raise ConfigError(f"analyzer must be one of {', '.join(ANALYZERS)}, got {self.analyzer!r}")
-        k1 = _number("k1", self.k1)
-        b = _number("b", self.b)
-        if k1 < 0:
-            raise ConfigError(f"k1 must be >= 0 (BM25 term-frequency saturation; 0.9 is usual), got {k1}")
-        if not 0.0 <= b <= 1.0:
-            raise ConfigError(f"b must be in [0, 1] (BM25 length normalisation; 0.4 is usual), got {b}")
-        object.__setattr__(self, "k1", k1)
-        object.__setattr__(self, "b", b)
-        shards = _number("number_of_shards", self.number_of_shards, integer=True)
-        replicas = _number("number_of_replicas", self.number_of_replicas, integer=True)
-        if shards < 1:
-            raise ConfigError(f"number_of_shards must be >= 1, got {shards}")
-        if replicas < 0:
-            raise ConfigError(f"number_of_replicas must be >= 0, got {replicas}")
-        object.__setattr__(self, "number_of_shards", shards)
-        object.__setattr__(self, "number_of_replicas", replicas)
+        check_fields(self, owner="")
+        if self.k1 < 0:
+            raise ConfigError(
+                f"k1 must be >= 0 (BM25 term-frequency saturation; 0.9 is usual), got {self.k1}"
+            )
+        if not 0.0 <= self.b <= 1.0:
+            raise ConfigError(f"b must be in [0, 1] (BM25 length normalisation; 0.4 is usual), got {self.b}")
+        if self.number_of_shards < 1:
+            raise ConfigError(f"number_of_shards must be >= 1, got {self.number_of_shards}")
+        if self.number_of_replicas < 0:
+            raise ConfigError(f"number_of_replicas must be >= 0, got {self.number_of_replicas}")
 
 
 def _parse_field(spec: Any) -> tuple[str, float]:
@@ -244,15 +205,11 @@ class QuerySettings:
                 f"multi_match_type must be one of {', '.join(MULTI_MATCH_TYPES)}, "
                 f"got {self.multi_match_type!r}"
             )
-        if self.timeout_s is not None:
-            timeout = _number("timeout_s", self.timeout_s)
-            if timeout <= 0:
-                raise ConfigError(f"timeout_s must be > 0 seconds (or null for none), got {timeout}")
-            object.__setattr__(self, "timeout_s", timeout)
-        batch = _number("max_batch", self.max_batch, integer=True)
-        if batch < 1:
-            raise ConfigError(f"max_batch must be >= 1, got {batch}")
-        object.__setattr__(self, "max_batch", batch)
+        check_fields(self, owner="")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise ConfigError(f"timeout_s must be > 0 seconds (or null for none), got {self.timeout_s}")
+        if self.max_batch < 1:
+            raise ConfigError(f"max_batch must be >= 1, got {self.max_batch}")
 
     def parsed_fields(self) -> list[tuple[str, float]]:
         return [_parse_field(spec) for spec in self.fields]
@@ -276,20 +233,14 @@ class BulkSettings:
     format: CorpusFormat = "auto"
 
     def __post_init__(self) -> None:
+        check_fields(self, owner="")
         for name in ("chunk_size", "max_chunk_bytes", "max_retries"):
-            value = _number(name, getattr(self, name), integer=True)
             minimum = 0 if name == "max_retries" else 1
-            if value < minimum:
-                raise ConfigError(f"{name} must be >= {minimum}, got {value}")
-            object.__setattr__(self, name, value)
+            if getattr(self, name) < minimum:
+                raise ConfigError(f"{name} must be >= {minimum}, got {getattr(self, name)}")
         for name in ("initial_backoff", "max_backoff"):
-            value = _number(name, getattr(self, name))
-            if value < 0:
-                raise ConfigError(f"{name} must be >= 0 seconds, got {value}")
-            object.__setattr__(self, name, value)
-        object.__setattr__(self, "overwrite", _boolean("overwrite", self.overwrite))
-        if self.format not in ("auto", "jsonl", "parquet"):
-            raise ConfigError(f"format must be auto, jsonl or parquet, got {self.format!r}")
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 seconds, got {getattr(self, name)}")
 
 
 def _names(cls: type) -> set[str]:
@@ -322,24 +273,19 @@ def split_options(
         if "hosts" in opts:
             raise ConfigError("pass url or hosts, not both")
         opts["hosts"] = opts.pop("url")
-    groups = [
-        _names(ElasticsearchConnection),
-        _names(IndexSettings),
-        _names(QuerySettings),
-        _names(BulkSettings),
-    ]
-    allowed = groups[0] | groups[2] | ((groups[1] | groups[3]) if context == "build" else set())
-    unknown = sorted(set(opts) - allowed)
-    if unknown:
-        fixed = sorted(set(unknown) & (groups[1] | groups[3]))
-        if fixed and context == "open":
-            raise ConfigError(
-                f"{', '.join(fixed)} cannot change when opening an Elasticsearch index: it was fixed when "
-                "the index was built; rebuild the index (with overwrite=true) to change it"
-            )
-        raise ConfigError(
-            f"unknown elasticsearch option(s) {', '.join(unknown)}; known: "
-            f"{', '.join(sorted(allowed | {'url'}))}"
+    if context == "open":
+        _route(
+            opts,
+            ElasticsearchConnection,
+            QuerySettings,
+            what="elasticsearch",
+            fixed=_names(IndexSettings) | _names(BulkSettings),
+            fixed_hint="when opening an Elasticsearch index: it was fixed when the index was built; rebuild the "
+            "index (with overwrite=true) to change it",
+        )
+    else:
+        _route(
+            opts, ElasticsearchConnection, IndexSettings, QuerySettings, BulkSettings, what="elasticsearch"
         )
     if context == "build":
         missing = [name for name, key in (("url", "hosts"), ("index_name", "index_name")) if key not in opts]
@@ -349,5 +295,6 @@ def split_options(
                 "--option url=http://127.0.0.1:9200 --option index_name=wiki18"
             )
     opts = _with_credentials(opts, environ)
-    connection, index, query, bulk = ({k: v for k, v in opts.items() if k in names} for names in groups)
+    classes = (ElasticsearchConnection, IndexSettings, QuerySettings, BulkSettings)
+    connection, index, query, bulk = ({k: v for k, v in opts.items() if k in _names(c)} for c in classes)
     return connection, index, query, bulk

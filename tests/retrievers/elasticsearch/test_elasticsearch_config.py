@@ -48,7 +48,7 @@ def test_connection_defaults_and_coercion() -> None:
         ({"basic_auth": "no-colon"}, "user:password"),
         ({"basic_auth": ":pw"}, "empty user name"),
         ({"request_timeout": 0}, "request_timeout must be > 0"),
-        ({"request_timeout": "soon"}, "request_timeout must be a number"),
+        ({"request_timeout": "soon"}, "request_timeout must be a finite number"),
         ({"max_retries": -1}, "max_retries must be >= 0"),
         ({"max_retries": 1.5}, "max_retries must be an integer"),
         ({"verify_certs": "maybe"}, "verify_certs must be true or false"),
@@ -132,7 +132,9 @@ def test_split_options_routes_every_group() -> None:
 
 
 def test_split_options_rejects_unknown_and_build_only_options() -> None:
-    with pytest.raises(ConfigError, match=r"unknown elasticsearch option\(s\) colour; known: .*index_name"):
+    with pytest.raises(
+        ConfigError, match=r"unknown elasticsearch option\(s\) colour; valid options: .*index_name"
+    ):
         split_options({"url": "http://h", "index_name": "w", "colour": 1}, context="build", environ={})
     with pytest.raises(ConfigError, match=r"k1, overwrite cannot change when opening"):
         split_options({"k1": 1.2, "overwrite": True}, context="open", environ={})
