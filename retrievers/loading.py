@@ -4,13 +4,18 @@ Accepted specs:
 
 - an index directory built by ``hopgym index build`` (its manifest names the backend);
 - an ``http://`` or ``https://`` URL of a hopgym or Search-R1-style retrieval server;
-- ``memory:<corpus file>``: the dependency-free in-memory BM25 over that corpus;
-- ``bm25:<corpus file>``: the bm25s retriever indexed in memory from that corpus (no files written).
+- ``bm25:<corpus file>``: the ``bm25`` index backend (bm25s scores, hopgym's kernels) over that corpus,
+  indexed in memory at load (no files written); needs the ``bm25`` extra;
+- ``simple-bm25:<corpus file>``: the small pure-Python BM25 (no dependencies, for corpora of up to a few
+  thousand passages), also in memory.
+
+``memory:<corpus file>`` is the old name of ``simple-bm25:`` (deprecated).
 """
 
 from __future__ import annotations
 
 import asyncio
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +24,15 @@ from hopgym.retrievers.base import Retriever
 from hopgym.retrievers.corpus import iter_passages
 from hopgym.retrievers.manifest import MANIFEST_NAME, open_index
 
-__all__ = ["aload_retriever", "load_retriever"]
+__all__ = ["BM25", "SIMPLE_BM25", "aload_retriever", "load_retriever"]
 
 _FORMS = (
     "an index directory (from `hopgym index build`), an http(s):// server URL, "
-    "'memory:<corpus file>' or 'bm25:<corpus file>'"
+    "'bm25:<corpus file>' or 'simple-bm25:<corpus file>'"
 )
+SIMPLE_BM25 = "simple-bm25:"
+BM25 = "bm25:"
+_OLD_SIMPLE_BM25 = "memory:"
 
 
 def load_retriever(spec: str | Path, **options: Any) -> Retriever:
@@ -43,14 +51,23 @@ def load_retriever(spec: str | Path, **options: Any) -> Retriever:
         from hopgym.retrievers.http import HttpRetriever
 
         return HttpRetriever(spec, **options)
-    if lowered.startswith("memory:"):
+    if lowered.startswith(_OLD_SIMPLE_BM25):
+        warnings.warn(
+            f"retriever spec {spec!r}: 'memory:' is now spelled 'simple-bm25:' (both 'bm25:' and "
+            "'simple-bm25:' index in memory)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        spec = SIMPLE_BM25 + spec[len(_OLD_SIMPLE_BM25) :]
+        lowered = spec.lower()
+    if lowered.startswith(SIMPLE_BM25):
         from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
 
-        return InMemoryBM25Retriever(list(iter_passages(_corpus_path(spec, "memory:"))), **options)
-    if lowered.startswith("bm25:"):
+        return InMemoryBM25Retriever(list(iter_passages(_corpus_path(spec, SIMPLE_BM25))), **options)
+    if lowered.startswith(BM25):
         from hopgym.retrievers.bm25.backend import BM25Retriever
 
-        return BM25Retriever.from_passages(iter_passages(_corpus_path(spec, "bm25:")), **options)
+        return BM25Retriever.from_passages(iter_passages(_corpus_path(spec, BM25)), **options)
     if "://" in spec:
         raise ConfigError(f"unsupported URL scheme in {spec!r}: use http:// or https://")
     return _open_directory(Path(spec), options)

@@ -1,7 +1,7 @@
 """``hopgym search --index SPEC "query" [-k 3]``: run one query and print the passages as JSON.
 
 SPEC is anything :func:`hopgym.retrievers.loading.load_retriever` accepts: an index directory, a server URL,
-``bm25:corpus.jsonl`` or ``memory:corpus.jsonl``.
+``bm25:corpus.jsonl`` or ``simple-bm25:corpus.jsonl``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
         "--index",
         required=True,
         metavar="SPEC",
-        help="index directory, http(s) URL, bm25:FILE or memory:FILE",
+        help="index directory, http(s) URL, bm25:FILE or simple-bm25:FILE (both index FILE in memory)",
     )
     parser.add_argument("query", help="the query text")
     parser.add_argument("-k", type=int, default=3, help="number of passages (default 3)")

@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
         "--index",
         required=True,
         metavar="DIR",
-        help="index directory from `hopgym index build` (or a retriever spec: memory:FILE, bm25:FILE)",
+        help="index directory from `hopgym index build` (or a retriever spec: bm25:FILE, simple-bm25:FILE)",
     )
     parser.add_argument(
         "--option",

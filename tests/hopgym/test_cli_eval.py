@@ -23,7 +23,7 @@ def _corpus(tmp_path: Path) -> Path:
 
 def _eval(tmp_path: Path, tasks: Path, *extra: str) -> list[str]:
     return ["eval", "--env", "hopgym/SearchQA-v0", "--env-arg", f"tasks={tasks}",
-            "--env-arg", f"retriever=memory:{_corpus(tmp_path)}", "--episodes", "1", *extra]  # fmt: skip
+            "--env-arg", f"retriever=simple-bm25:{_corpus(tmp_path)}", "--episodes", "1", *extra]  # fmt: skip
 
 
 def _write_parquet(path: Path) -> None:

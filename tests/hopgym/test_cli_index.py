@@ -100,7 +100,7 @@ def test_build_refuses_to_overwrite_without_force(
         (["index", "build", "--corpus", "{tmp}/missing.jsonl", "--out", "{tmp}/x"], "not found"),
         (["index", "info", "{tmp}"], "not a hopgym index directory"),
         (["search", "--index", "{tmp}/nothing", "q"], "does not exist"),
-        (["search", "--index", "memory:{corpus}", "q", "-k", "0"], "passages per query"),
+        (["search", "--index", "simple-bm25:{corpus}", "q", "-k", "0"], "passages per query"),
     ],
 )
 def test_errors_exit_2_with_the_message(
@@ -117,7 +117,7 @@ def test_index_without_action_prints_help(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_search_memory_spec(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run(["search", "--index", f"memory:{corpus}", "highest mountain", "-k", "1"]) == 0
+    assert _run(["search", "--index", f"simple-bm25:{corpus}", "highest mountain", "-k", "1"]) == 0
     assert [h["id"] for h in json.loads(capsys.readouterr().out)] == ["a"]
 
 

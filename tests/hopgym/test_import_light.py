@@ -72,3 +72,29 @@ def test_version_matches_pyproject() -> None:
 
     pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
     assert __version__ == tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+
+
+def test_retrievers_face_exports_the_contract_loader_and_wrappers_lazily() -> None:
+    code = (
+        "import sys, json, hopgym.retrievers as r; "
+        "before = sorted(m for m in sys.modules if m.startswith('hopgym.retrievers')); "
+        "missing = [n for n in r.__all__ if getattr(r, n, None) is None]; "
+        "print(json.dumps([before, missing]))"
+    )
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+    before, missing = json.loads(result.stdout)
+    assert before == ["hopgym.retrievers", "hopgym.retrievers.base"]
+    assert missing == []
+    from hopgym import retrievers
+    from hopgym.retrievers.wrappers.batching import MicroBatchingRetriever
+
+    assert retrievers.MicroBatchingRetriever is MicroBatchingRetriever
+    assert {
+        "Retriever",
+        "Passage",
+        "load_retriever",
+        "CachedRetriever",
+        "TimeoutRetriever",
+        "HybridRetriever",
+    } <= set(retrievers.__all__)

@@ -67,10 +67,19 @@ async def test_bm25_shortcut_indexes_in_memory(corpus: Path) -> None:
     assert await _top_id(retriever, "London bell") == "p2"
 
 
-async def test_memory_shortcut(corpus: Path) -> None:
+async def test_simple_bm25_shortcut(corpus: Path) -> None:
     from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
 
-    retriever = load_retriever(f"memory:{corpus}")
+    retriever = load_retriever(f"simple-bm25:{corpus}")
+    assert isinstance(retriever, InMemoryBM25Retriever)
+    assert await _top_id(retriever, "ancient amphitheatre Rome") == "p3"
+
+
+async def test_old_memory_spelling_still_works_with_a_deprecation_warning(corpus: Path) -> None:
+    from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
+
+    with pytest.warns(DeprecationWarning, match="'memory:' is now spelled 'simple-bm25:'"):
+        retriever = load_retriever(f"memory:{corpus}")
     assert isinstance(retriever, InMemoryBM25Retriever)
     assert await _top_id(retriever, "ancient amphitheatre Rome") == "p3"
 
@@ -87,7 +96,7 @@ async def test_url_gives_an_http_retriever() -> None:
 
 
 async def test_async_form(corpus: Path) -> None:
-    retriever = await aload_retriever(f"memory:{corpus}")
+    retriever = await aload_retriever(f"simple-bm25:{corpus}")
     assert await _top_id(retriever, "Eiffel") == "p1"
 
 
@@ -96,7 +105,7 @@ async def test_async_form(corpus: Path) -> None:
     [
         ("", "retriever spec must be"),
         (42, "retriever spec must be"),
-        ("memory:", "names no corpus file"),
+        ("simple-bm25:", "names no corpus file"),
         ("bm25:  ", "names no corpus file"),
         ("ftp://example.org/index", "unsupported URL scheme"),
         ("/definitely/not/here", "does not exist"),

@@ -103,7 +103,7 @@ def test_served_process_answers_and_stops_on_sigint(
         DRIVER,
         "serve-retriever",
         "--index",
-        f"memory:{corpus}",
+        f"simple-bm25:{corpus}",
         "--port",
         str(port),
     ]
