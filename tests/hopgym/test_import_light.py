@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -66,8 +68,6 @@ def test_import_hopgym_registers_ids_without_loading_the_env_core() -> None:
 
 def test_version_matches_pyproject() -> None:
     tomllib = pytest.importorskip("tomllib")
-    from pathlib import Path
-
     from hopgym import __version__
 
     pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
@@ -98,3 +98,25 @@ def test_retrievers_face_exports_the_contract_loader_and_wrappers_lazily() -> No
         "TimeoutRetriever",
         "HybridRetriever",
     } <= set(retrievers.__all__)
+
+
+def test_import_contracts_hold(tmp_path: Path) -> None:
+    """The [tool.importlinter] contracts (also run by .ci/run) over the installed layout of the package."""
+    pytest.importorskip("importlinter")
+    root = Path(__file__).resolve().parents[2]
+    package = tmp_path / "hopgym"
+    package.mkdir()
+    for entry in (root / "hopgym").iterdir():
+        (package / entry.name).symlink_to(entry)
+    for sub in ("envs", "agents", "trainers", "retrievers", "benchmarks"):
+        (package / sub).symlink_to(root / sub)
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run(
+        [str(lint), "--no-cache", "--no-logo", str(root / "pyproject.toml")],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
