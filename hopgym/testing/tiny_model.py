@@ -4,6 +4,10 @@ Random weights produce gibberish, which is all the mechanics tests need (turns, 
 logprobs, masks). The tokenizer is a byte-level BPE trained on HopWorld passages and the protocols' prompts, with
 the protocols' tags as added tokens (so ``</search>`` is one token) and ChatML special tokens. The result loads
 with ``AutoTokenizer``/``AutoModelForCausalLM.from_pretrained(dir)`` and with vLLM (Qwen2 architecture).
+
+``bos_token="<s>"`` builds a variant whose tokenizer adds that BOS token when asked for special tokens (as
+Llama-style tokenizers do) and whose chat template starts with it, to test that every backend encodes
+prompts alike on such tokenizers.
 """
 
 from __future__ import annotations
@@ -104,6 +108,7 @@ def build_tiny_model(
     dtype: str = "bfloat16",
     seed: int = 0,
     corpus_texts: Iterable[str] | None = None,
+    bos_token: str | None = None,
 ) -> Path:
     """Build (or reuse) a tiny Qwen2 model directory and return its path.
 
@@ -112,6 +117,8 @@ def build_tiny_model(
     directory whose marker file matches the parameters is reused as is. The build happens in a temporary
     sibling directory that is renamed into place, so concurrent builders never see half a model.
     Weights are stored in ``dtype`` (``bfloat16`` suits vLLM on CPU; transformers can upcast them exactly).
+    ``bos_token`` (e.g. ``"<s>"``) adds a BOS special token that ``encode(..., add_special_tokens=True)``
+    prepends and the chat template writes first; default: none, as in Qwen2.
     """
     if vocab_size < 512:
         raise ConfigError(f"vocab_size={vocab_size}: use at least 512 (256 byte tokens plus merges and tags)")
@@ -122,6 +129,8 @@ def build_tiny_model(
         raise ConfigError(f"heads={heads} is not a multiple of kv_heads={kv}; change either")
     if dtype not in ("bfloat16", "float32", "float16"):
         raise ConfigError(f"dtype={dtype!r}: use 'bfloat16', 'float32' or 'float16'")
+    if bos_token is not None and (not bos_token or bos_token in SPECIAL_TOKENS + PROTOCOL_TAGS):
+        raise ConfigError(f"bos_token={bos_token!r}: use a new, non-empty token such as '<s>'")
     texts = list(corpus_texts) if corpus_texts is not None else None
     params: dict[str, Any] = {
         "version": _FORMAT_VERSION,
@@ -140,6 +149,8 @@ def build_tiny_model(
             "\0".join((CHAT_TEMPLATE, *SPECIAL_TOKENS, *PROTOCOL_TAGS)).encode()
         ).hexdigest()[:12],
     }
+    if bos_token is not None:  # only when set, so that existing cached models keep their key
+        params["bos_token"] = bos_token
     key = _cache_key(params, texts)
     target = Path(out_dir) if out_dir is not None else _default_root() / "tiny-models" / key
     marker = target / _MARKER
@@ -180,22 +191,31 @@ def _build(out: Path, params: dict[str, Any], texts: Sequence[str]) -> None:
     require("transformers", extra="hf", purpose="building the tiny model")
     torch = require("torch", extra="hf", purpose="building the tiny model")
     import transformers
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     # transformers' stubs are partial (untyped constructors): use the classes as Any.
     hf: Any = transformers
 
+    bos: str | None = params.get("bos_token")
+    specials = [*SPECIAL_TOKENS, *([bos] if bos else [])]
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=params["vocab_size"] - len(PROTOCOL_TAGS),
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     tokenizer.add_tokens(list(PROTOCOL_TAGS))
+    bos_kwargs: dict[str, Any] = {}
+    if bos:
+        bos_id = tokenizer.token_to_id(bos)
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, bos_id)]
+        )
+        bos_kwargs["bos_token"] = bos
     fast = hf.PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         eos_token="<|im_end|>",
@@ -204,8 +224,9 @@ def _build(out: Path, params: dict[str, Any], texts: Sequence[str]) -> None:
         additional_special_tokens=["<|im_start|>"],
         clean_up_tokenization_spaces=False,
         model_max_length=params["max_position_embeddings"],
+        **bos_kwargs,
     )
-    fast.chat_template = CHAT_TEMPLATE
+    fast.chat_template = ("{{ bos_token }}" if bos else "") + CHAT_TEMPLATE
     fast.save_pretrained(out)
 
     torch.manual_seed(params["seed"])  # type: ignore[attr-defined]
@@ -218,7 +239,7 @@ def _build(out: Path, params: dict[str, Any], texts: Sequence[str]) -> None:
         num_key_value_heads=params["kv_heads"],
         max_position_embeddings=params["max_position_embeddings"],
         tie_word_embeddings=True,
-        bos_token_id=fast.convert_tokens_to_ids("<|endoftext|>"),
+        bos_token_id=fast.convert_tokens_to_ids(bos or "<|endoftext|>"),
         eos_token_id=fast.eos_token_id,
         pad_token_id=fast.pad_token_id,
     )

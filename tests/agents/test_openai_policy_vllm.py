@@ -159,6 +159,32 @@ async def test_token_level_episodes_are_token_exact(
     )
 
 
+@pytest.mark.parametrize("protocol", ["search_r1", "tool_call"])
+async def test_prompt_ids_are_what_the_server_makes_of_the_same_prompt(
+    server: VLLMServer, model_dir: Path, protocol: str
+) -> None:
+    """The shared prompt encoding follows the server's own rules (its /tokenize endpoint)."""
+    import httpx
+
+    env = hopgym.make_async("hopgym/HopWorld-v0", world_seed=5, protocol=protocol)
+    task = env.tasks[0]
+    context = Context(
+        prompt=env.protocol.prompt(task), messages=env.protocol.messages(task), tools=env.protocol.tools()
+    )
+    plain = OpenAIPolicy(server.base_url, server.model_name, tokenizer=model_dir)
+    chat = OpenAIPolicy(server.base_url, server.model_name, tokenizer=model_dir, chat_template=True)
+    async with httpx.AsyncClient(base_url=server.base_url.removesuffix("/v1")) as client:
+        text = await client.post("/tokenize", json={"model": server.model_name, "prompt": context.prompt})
+        body: dict[str, Any] = {"model": server.model_name, "messages": context.messages}
+        if context.tools:
+            body["tools"] = context.tools
+        messages = await client.post("/tokenize", json=body)
+    assert plain.encode_prompt(context) == text.json()["tokens"]
+    assert chat.encode_prompt(context) == messages.json()["tokens"]
+    await plain.aclose()
+    await chat.aclose()
+
+
 async def test_256_concurrent_episodes_complete(server: VLLMServer) -> None:
     env = hopgym.make_async("hopgym/HopWorld-v0", world_seed=6, protocol="search_r1", max_turns=2)
     async with OpenAIPolicy(server.base_url, server.model_name) as policy:
