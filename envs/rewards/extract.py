@@ -1,12 +1,41 @@
-"""Pull the final answer out of a whole episode, the way each seed project does."""
+"""Pull the final answer out of a whole episode, the way each seed project does.
+
+The seeds find answer spans with the regex ``<answer>(.*?)</answer>`` (DOTALL). A regex engine retries that
+pattern at every ``<answer>`` and scans to the end of the text each time when no ``</answer>`` follows, which
+is quadratic: a response of 16k repeated ``<answer>`` tags (125 KiB) took 30 s. ``find_spans`` gives the
+same spans in one left-to-right pass.
+"""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
 
-__all__ = ["extract_boxed", "extract_first_answer", "extract_last_answer", "extract_r1_searcher_answer"]
+__all__ = [
+    "extract_boxed",
+    "extract_first_answer",
+    "extract_last_answer",
+    "extract_r1_searcher_answer",
+    "find_spans",
+]
 
-_ANSWER_SPAN = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_ANSWER_OPEN = "<answer>"
+_ANSWER_CLOSE = "</answer>"
+
+
+def find_spans(text: str, open_tag: str, close_tag: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of every non-overlapping ``open_tag.*?close_tag`` match (DOTALL), left to right, as
+    ``re.finditer`` yields them; ``text[start:end]`` includes both tags. Linear in ``len(text)``.
+
+    The first match starts at the first ``open_tag`` that has a ``close_tag`` after it, which is the first
+    ``open_tag`` when any does; with no ``close_tag`` after an opening, no later opening has one either.
+    """
+    pos = 0
+    while (start := text.find(open_tag, pos)) >= 0:
+        close = text.find(close_tag, start + len(open_tag))
+        if close < 0:
+            return
+        pos = close + len(close_tag)
+        yield start, pos
 
 
 def extract_last_answer(response: str) -> str | None:
@@ -15,14 +44,19 @@ def extract_last_answer(response: str) -> str | None:
     Spans are matched left to right and non-greedily, so ``<answer> a <answer> b </answer>`` is one span whose
     content is ``a <answer> b``.
     """
-    spans = _ANSWER_SPAN.findall(response)
-    return spans[-1].strip() if spans else None
+    last: tuple[int, int] | None = None
+    for span in find_spans(response, _ANSWER_OPEN, _ANSWER_CLOSE):
+        last = span
+    if last is None:
+        return None
+    return response[last[0] + len(_ANSWER_OPEN) : last[1] - len(_ANSWER_CLOSE)].strip()
 
 
 def extract_first_answer(response: str) -> str | None:
     """Content of the first ``<answer>...</answer>`` span, unstripped, or None (ReSearch)."""
-    match = _ANSWER_SPAN.search(response)
-    return match.group(1) if match else None
+    for start, end in find_spans(response, _ANSWER_OPEN, _ANSWER_CLOSE):
+        return response[start + len(_ANSWER_OPEN) : end - len(_ANSWER_CLOSE)]
+    return None
 
 
 def extract_r1_searcher_answer(response: str) -> str:

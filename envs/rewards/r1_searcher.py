@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from hopgym.types import RewardInput, RewardResult
 
-from .extract import extract_r1_searcher_answer
+from .extract import extract_r1_searcher_answer, find_spans
 from .qa import cover_em_score, cover_f1_score
 
 __all__ = [
@@ -44,7 +44,9 @@ _RETRIEVAL_MARKERS = (
     "<|end_of_documents|>",
     "<|begin_of_documents|>\n(1)",
 )
-_DOCUMENT_BLOCK = re.compile(r"<\|begin_of_documents\|>.*?<\|end_of_documents\|>", re.DOTALL)
+_DOCUMENTS_OPEN = "<|begin_of_documents|>"
+_DOCUMENTS_CLOSE = "<|end_of_documents|>"
+_CJK = re.compile("[\u4e00-\u9fff]")
 
 
 def _has_answer_tags(response: str) -> bool:
@@ -71,8 +73,20 @@ def think_answer_format_ok(response: str) -> bool:
     )
 
 
+def _outside_documents(response: str) -> str:
+    """``response`` without its document blocks, as the seed's ``re.sub`` of ``begin.*?end`` (DOTALL) leaves
+    it, in one pass (the regex is quadratic on repeated unclosed markers)."""
+    parts = []
+    pos = 0
+    for start, end in find_spans(response, _DOCUMENTS_OPEN, _DOCUMENTS_CLOSE):
+        parts.append(response[pos:start])
+        pos = end
+    parts.append(response[pos:])
+    return "".join(parts)
+
+
 def _has_cjk_outside_documents(response: str) -> bool:
-    return any("\u4e00" <= char <= "\u9fff" for char in _DOCUMENT_BLOCK.sub("", response))
+    return _CJK.search(_outside_documents(response)) is not None
 
 
 def r1_searcher_format_errors(response: str) -> list[str]:
