@@ -6,11 +6,14 @@ search against the retriever when the action is a search, and returns the text t
 truncated when ``max_turns`` actions are used up. The reward is paid once, on the last step.
 
 Retriever failures are infrastructure failures: they propagate as exceptions (after whatever retries the
-retriever does) and never turn into a silent zero reward. Malformed actions are environment outcomes.
+retriever does) and never turn into a silent zero reward. Malformed actions are environment outcomes; using the
+env out of order raises a hopgym ``EnvError`` (``ResetNeeded``, ``EnvClosedError``, ``ActionTypeError``), each
+also the matching Gymnasium error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +22,6 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 import numpy as np
-from gymnasium.error import ResetNeeded
 from gymnasium.utils import seeding
 
 from hopgym.envs.info import ResetInfo, StepInfo
@@ -29,11 +31,16 @@ from hopgym.envs.protocols.base import ActionProtocol
 from hopgym.envs.rewards import get_reward
 from hopgym.envs.rewards.base import RewardFn
 from hopgym.envs.tasks import load_tasks
-from hopgym.errors import ConfigError
+from hopgym.errors import ActionTypeError, ConfigError, EnvClosedError, ResetNeeded
 from hopgym.retrievers.base import Retriever
-from hopgym.types import ParsedAction, RewardInput, Task
+from hopgym.types import ParsedAction, RewardInput, RewardResult, Task
 
-__all__ = ["AsyncSearchQAEnv", "EnvConfig"]
+__all__ = ["REWARD_THREAD_CHARS", "AsyncSearchQAEnv", "EnvConfig"]
+
+#: Episodes whose text is at least this long are scored in a worker thread, so that a long (or a custom,
+#: slow) reward does not freeze the event loop and every other episode on it. Shorter ones are scored inline:
+#: a thread hop costs more than their scoring.
+REWARD_THREAD_CHARS = 32_768
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,10 @@ class AsyncSearchQAEnv:
     async def reset(
         self, *, seed: int | None = None, options: Mapping[str, Any] | None = None
     ) -> tuple[str, ResetInfo]:
+        if self._closed:
+            raise EnvClosedError(
+                "reset() on a closed env: aclose() was called; build a new env (or clone() an open one)"
+            )
         if seed is not None:
             self._np_random, _ = seeding.np_random(seed)
         self._task = self._choose_task(options or {})
@@ -161,10 +172,14 @@ class AsyncSearchQAEnv:
         return self.protocol.prompt(self._task), info
 
     async def step(self, action: str) -> tuple[str, float, bool, bool, StepInfo]:
-        if self._task is None or self._done:
+        if self._done:  # also True before the first reset and after aclose()
+            if self._closed:
+                raise EnvClosedError("step() on a closed env: aclose() was called; build a new env")
             raise ResetNeeded("the episode is over (or never started): call reset() before step()")
         if not isinstance(action, str):
-            raise TypeError(f"action must be the generated text (str), got {type(action).__name__}")
+            raise ActionTypeError(
+                f"action must be the text the policy generated (str), got {type(action).__name__}"
+            )
         self._turn += 1
         parsed = self.protocol.parse(action)
         passage_ids: list[str] = []
@@ -187,7 +202,12 @@ class AsyncSearchQAEnv:
         reward: float = 0.0
         components: dict[str, float] = {}
         if terminated or truncated:
-            reward, components = self._finish(parsed.answer, finished=terminated)
+            inp = self._end_episode(parsed.answer, finished=terminated)
+            if len(inp.response) >= REWARD_THREAD_CHARS:
+                result = await asyncio.to_thread(self.reward_fn, inp)
+            else:
+                result = self.reward_fn(inp)
+            reward, components = _score(result)
         return (
             observation,
             reward,
@@ -201,23 +221,22 @@ class AsyncSearchQAEnv:
 
         Returns the reward and its components, as the last ``step`` would have.
         """
-        if self._task is None or self._done:
+        if self._done:
+            if self._closed:
+                raise EnvClosedError("truncate() on a closed env: aclose() was called; build a new env")
             raise ResetNeeded("the episode is over (or never started): call reset() before truncate()")
-        return self._finish(None, finished=False)
+        return _score(self.reward_fn(self._end_episode(None, finished=False)))
 
-    def _finish(self, prediction: str | None, *, finished: bool) -> tuple[float, dict[str, float]]:
+    def _end_episode(self, prediction: str | None, *, finished: bool) -> RewardInput:
         assert self._task is not None
         self._done = True
-        result = self.reward_fn(
-            RewardInput(
-                response="".join(self._transcript),
-                golden_answers=self._task.golden_answers,
-                prediction=prediction,
-                finished=finished,
-                num_searches=self._num_searches,
-            )
+        return RewardInput(
+            response="".join(self._transcript),
+            golden_answers=self._task.golden_answers,
+            prediction=prediction,
+            finished=finished,
+            num_searches=self._num_searches,
         )
-        return float(result.score), {k: float(v) for k, v in result.reward_components.items()}
 
     def clone(self, *, retriever: Retriever | None = None) -> AsyncSearchQAEnv:
         """A fresh env sharing this one's tasks, protocol, reward and config (all immutable), and its
@@ -242,6 +261,7 @@ class AsyncSearchQAEnv:
         if self._closed:
             return
         self._closed = True
+        self._done = True
         if self._close_retriever:
             await self.retriever.aclose()
 
@@ -256,15 +276,24 @@ class AsyncSearchQAEnv:
     # -- internals ---------------------------------------------------------------------------------
 
     def _choose_task(self, options: Mapping[str, Any]) -> Task:
+        if not isinstance(options, Mapping):
+            raise ConfigError(
+                f"reset options must be a dict such as {{'task_id': ...}}, got {type(options).__name__}"
+            )
         if "task_id" in options:
             task_id = str(options["task_id"])
             if task_id not in self._task_index:
+                some = ", ".join(repr(t.id) for t in self.tasks[:3])
                 raise ConfigError(
-                    f"options['task_id']={task_id!r} is not among this env's {len(self.tasks)} tasks"
+                    f"options['task_id']={task_id!r} is not among this env's {len(self.tasks)} tasks "
+                    f"(e.g. {some}); pass the id of a loaded task"
                 )
             return self.tasks[self._task_index[task_id]]
         if "task_index" in options:
-            index = int(options["task_index"])
+            raw = options["task_index"]
+            if isinstance(raw, bool) or not isinstance(raw, (int, np.integer)):
+                raise ConfigError(f"options['task_index']={raw!r} must be an int in 0..{len(self.tasks) - 1}")
+            index = int(raw)
             if not 0 <= index < len(self.tasks):
                 raise ConfigError(f"options['task_index']={index} is outside 0..{len(self.tasks) - 1}")
             return self.tasks[index]
@@ -292,3 +321,7 @@ class AsyncSearchQAEnv:
             "observation_truncated": obs_cut,
             "reward_components": components,
         }
+
+
+def _score(result: RewardResult) -> tuple[float, dict[str, float]]:
+    return float(result.score), {k: float(v) for k, v in result.reward_components.items()}

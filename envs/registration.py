@@ -70,8 +70,10 @@ def register_env(env_id: str, core_factory: str, kwargs: dict[str, Any] | None =
         id=env_id,
         entry_point="hopgym.envs.registration:make_sync_env",
         kwargs={_CORE_KEY: core_factory, **(kwargs or {})},
-        disable_env_checker=False,
-        **spec,
+        # Gymnasium's PassiveEnvChecker marks its first reset as checked before calling it, so one failed
+        # first reset (an unknown task_id) breaks every later step with "cannot unpack non-iterable
+        # NoneType" (gymnasium 1.4). Off by default; the tests run the stricter check_env on every hopgym id.
+        **{"disable_env_checker": True, **spec},
     )
 
 

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from gymnasium.spaces import Space
 
+from hopgym.errors import ConfigError
+
 __all__ = ["FreeText"]
 
 # Sampling mixes printable characters with protocol fragments so random actions exercise the parsers.
@@ -24,7 +26,7 @@ class FreeText(Space[str]):
 
     def __init__(self, max_length: int = 1_000_000, *, seed: int | np.random.Generator | None = None) -> None:
         if max_length < 1:
-            raise ValueError(f"max_length must be >= 1, got {max_length}")
+            raise ConfigError(f"max_length must be >= 1, got {max_length}")
         self.max_length = max_length
         super().__init__(shape=None, dtype=None, seed=seed)
 

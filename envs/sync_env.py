@@ -1,13 +1,16 @@
 """The synchronous ``gymnasium.Env`` facade over the async core.
 
 The async core runs on a private event-loop thread owned by the facade, so the facade works from plain
-synchronous code and from inside a running event loop (e.g. a notebook) alike.
+synchronous code and from inside a running event loop (e.g. a notebook) alike. ``close()`` stops that thread;
+a facade dropped without ``close()`` closes its core and stops its thread when it is garbage-collected.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar, cast
 
@@ -16,10 +19,16 @@ import numpy as np
 
 from hopgym.envs.core import AsyncSearchQAEnv
 from hopgym.envs.spaces import FreeText
+from hopgym.errors import ConfigError, EnvClosedError
 
 __all__ = ["SearchQAEnv"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+#: How long closing waits for the core's ``aclose()`` (e.g. an owned HTTP retriever's) before giving up.
+_CLOSE_TIMEOUT_S = 30.0
 
 
 class _LoopThread:
@@ -30,13 +39,34 @@ class _LoopThread:
         self._thread = threading.Thread(target=self.loop.run_forever, name="hopgym-env-loop", daemon=True)
         self._thread.start()
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self) -> None:
+        if self.loop.is_closed():
+            return
         self.loop.call_soon_threadsafe(self.loop.stop)
+        if threading.current_thread() is self._thread:
+            return  # collected on its own loop: the thread ends when the loop stops; it cannot join itself
         self._thread.join()
         self.loop.close()
+
+
+def _shut_down(runner: _LoopThread, core: AsyncSearchQAEnv, collected: bool) -> None:
+    """Close ``core`` on its loop, then stop the loop and its thread.
+
+    ``collected`` is True when a facade that was never closed is being garbage-collected: errors are then
+    logged, since there is no caller to raise them to.
+    """
+    try:
+        if threading.current_thread() is not runner._thread:
+            runner.run(core.aclose(), timeout=_CLOSE_TIMEOUT_S)
+    except Exception:
+        if not collected:
+            raise
+        logger.exception("closing a garbage-collected hopgym env failed")
+    finally:
+        runner.stop()
 
 
 class SearchQAEnv(gymnasium.Env[str, str]):
@@ -50,17 +80,21 @@ class SearchQAEnv(gymnasium.Env[str, str]):
 
     def __init__(self, core: AsyncSearchQAEnv, *, render_mode: str | None = None) -> None:
         if render_mode not in (None, "ansi"):
-            raise ValueError(f"render_mode={render_mode!r}: only 'ansi' (text) rendering is supported")
+            raise ConfigError(
+                f"render_mode={render_mode!r}: only 'ansi' (text) rendering is supported; pass 'ansi' or None"
+            )
         self.core = core
         self.render_mode = render_mode
         self.observation_space = FreeText()
         self.action_space = FreeText()
         self._runner: _LoopThread | None = _LoopThread()
+        # Holds the runner and the core, never self, so an unclosed facade can still be collected.
+        self._closer = weakref.finalize(self, _shut_down, self._runner, core, True)
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._runner is None:
             coro.close()
-            raise gymnasium.error.ClosedEnvironmentError("the environment is closed")
+            raise EnvClosedError("the environment is closed: close() was called; make a new one")
         return self._runner.run(coro)
 
     # Gymnasium's np_random and env_checker read ``_np_random``: share the core's generator.
@@ -91,8 +125,6 @@ class SearchQAEnv(gymnasium.Env[str, str]):
     def close(self) -> None:
         if self._runner is None:
             return
-        try:
-            self._runner.run(self.core.aclose())
-        finally:
-            self._runner.stop()
-            self._runner = None
+        runner, self._runner = self._runner, None
+        self._closer.detach()
+        _shut_down(runner, self.core, False)

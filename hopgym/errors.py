@@ -7,6 +7,10 @@ caller would catch without knowing hopgym (shown in brackets)::
     ├── ConfigError [ValueError]               a setting is wrong: the message names the field and the fix
     ├── DataError [ValueError]                 an input file is malformed: file:line: field: reason
     ├── DependencyNotInstalledError [ImportError]   an optional extra is missing: names the pip command
+    ├── EnvError                               an environment was used out of order (Gymnasium's errors too)
+    │   ├── ResetNeeded [gymnasium ResetNeeded]    step()/truncate() before reset() or after the episode ended
+    │   ├── EnvClosedError [gymnasium ClosedEnvironmentError]   reset()/step() after close()/aclose()
+    │   └── ActionTypeError [gymnasium InvalidAction, TypeError]   the action is not the generated text (str)
     ├── RetrieverError                         a retriever failed, not the agent's fault
     │   ├── RetrieverTimeout [TimeoutError]        no answer in time (after the bounded retries)
     │   └── RetrieverUnavailable [ConnectionError] unreachable (after the bounded retries)
@@ -21,15 +25,21 @@ An episode whose retriever or policy fails is marked failed with the reason, nev
 
 from __future__ import annotations
 
+import gymnasium.error
+
 __all__ = [
+    "ActionTypeError",
     "ConfigError",
     "DataError",
     "DependencyNotInstalledError",
+    "EnvClosedError",
+    "EnvError",
     "HopgymError",
     "PolicyError",
     "PolicyRequestError",
     "PolicyTimeout",
     "PolicyUnavailable",
+    "ResetNeeded",
     "RetrieverError",
     "RetrieverTimeout",
     "RetrieverUnavailable",
@@ -53,6 +63,22 @@ class DataError(HopgymError, ValueError):
         self.line = line
         where = f"{path}:{line}: " if path is not None and line is not None else (f"{path}: " if path else "")
         super().__init__(f"{where}{message}")
+
+
+class EnvError(HopgymError):
+    """An environment was used out of order. Malformed action *text* is never an error: it is an outcome."""
+
+
+class ResetNeeded(EnvError, gymnasium.error.ResetNeeded):
+    """``step()``/``truncate()`` was called before ``reset()`` or after the episode ended."""
+
+
+class EnvClosedError(EnvError, gymnasium.error.ClosedEnvironmentError):
+    """The environment was closed; build (or ``clone()``) a new one instead of reusing it."""
+
+
+class ActionTypeError(EnvError, gymnasium.error.InvalidAction, TypeError):
+    """``step()`` got something other than the text the policy generated (a ``str``)."""
 
 
 class RetrieverError(HopgymError):

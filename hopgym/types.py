@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from hopgym.errors import DataError
+
 __all__ = ["ActionKind", "ParsedAction", "Passage", "RewardInput", "RewardResult", "Task"]
 
 
@@ -28,7 +30,10 @@ class Task:
     def __post_init__(self) -> None:
         if isinstance(self.golden_answers, str):
             # A bare string would silently become a tuple of characters.
-            raise TypeError(f"Task {self.id!r}: golden_answers must be a list of strings, not a string")
+            raise DataError(
+                f"task {self.id!r}: golden_answers must be a list of strings, not a string; "
+                f'write ["{self.golden_answers}"]'
+            )
         object.__setattr__(self, "golden_answers", tuple(self.golden_answers))
 
     def to_dict(self) -> dict[str, Any]:
