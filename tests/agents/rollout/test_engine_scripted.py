@@ -290,3 +290,29 @@ def test_a_token_budget_needs_a_token_level_policy() -> None:
     policy = ScriptedOraclePolicy(env.tasks, env.protocol)
     with pytest.raises(ConfigError, match="max_episode_tokens needs a token-level policy"):
         run_episodes(env, policy, max_episode_tokens=100)
+
+
+def test_the_agents_face_is_light_and_complete() -> None:
+    import subprocess
+    import sys
+
+    import hopgym.agents as agents
+    import hopgym.agents.rollout as rollout
+
+    code = (
+        "import sys, hopgym.agents as a\n"
+        "heavy = [m for m in ('torch', 'vllm', 'transformers') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "a.run_episodes, a.RolloutConfig, a.Trajectory, a.TrajectoryStore, a.OpenAIPolicy, a.ScriptedOraclePolicy\n"
+        "heavy = [m for m in ('torch', 'vllm', 'transformers') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    for name in agents.__all__:
+        if name not in ("VLLMPolicy", "TransformersPolicy"):  # heavy: their own tests import them
+            assert getattr(agents, name) is not None
+    for name in rollout.__all__:
+        assert getattr(rollout, name) is getattr(agents, name)
+    assert agents.run_episodes is run_episodes and agents.TokenPolicy.__name__ == "TokenPolicy"
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        agents.Nope  # noqa: B018
