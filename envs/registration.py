@@ -49,7 +49,7 @@ def _resolve_factory(ref: str) -> Callable[..., AsyncSearchQAEnv]:
         raise ConfigError(
             f"core factory {ref!r} is not callable; name a function returning an AsyncSearchQAEnv"
         )
-    return factory  # type: ignore[no-any-return]
+    return factory
 
 
 def make_sync_env(*, core_factory: str, render_mode: str | None = None, **kwargs: Any) -> SearchQAEnv:

@@ -24,7 +24,6 @@ import os
 import types
 import typing
 from collections.abc import Collection, Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
@@ -56,12 +55,16 @@ def parse_key_values(pairs: Sequence[str] | None, *, flag: str, example: str) ->
     return values
 
 
-@cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
-@cache
 def field_names(cls: type) -> frozenset[str]:
     """The init fields of dataclass ``cls``."""
     return frozenset(f.name for f in dataclasses.fields(cls) if f.init)

@@ -29,7 +29,7 @@ ProtocolFactory = Callable[..., ActionProtocol]
 def _callable_factory(name: str, factory: object) -> ProtocolFactory:
     if not callable(factory):
         raise ConfigError(f"factory for protocol {name!r} must be callable, got {type(factory).__name__}")
-    return factory  # type: ignore[no-any-return]
+    return factory
 
 
 #: Protocol factories by name; entries may be lazy ``"module:attr"`` references.

@@ -40,7 +40,7 @@ def _callable_reward(name: str, fn: object) -> RewardFn:
         raise ConfigError(
             f"reward {name!r}: {fn!r} is not callable; pass a function RewardInput -> RewardResult"
         )
-    return fn  # type: ignore[return-value]
+    return fn
 
 
 #: Reward functions by name. Built-in names cannot be replaced; names are Python identifiers.

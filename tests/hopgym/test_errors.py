@@ -9,7 +9,7 @@ import pytest
 import hopgym.errors as errors_module
 from hopgym.errors import HopgymError, PolicyError, VLLMServerError
 
-_ROW = re.compile(r"^(?P<indent>[\s│├└─]*?)(?P<name>[A-Z]\w+)(?: \[(?P<builtin>[\w.]+)\])?(?:\s|$)")
+_ROW = re.compile(r"^(?P<indent>[\s│├└─]*?)(?P<name>[A-Z]\w+)(?: \[(?P<builtin>[^\]]+)\])?(?:\s|$)")
 
 
 def _drawn_tree() -> dict[str, tuple[str | None, str | None]]:
@@ -47,7 +47,9 @@ def test_every_error_class_is_drawn_with_its_real_bases() -> None:
         if parent is None:
             assert cls is HopgymError
             continue
-        drawn = [parent] + ([builtin.rsplit(".", 1)[-1]] if builtin else [])
+        # "[gymnasium InvalidAction, TypeError]": the other bases, a package name allowed before each.
+        others = [b.strip().split()[-1].rsplit(".", 1)[-1] for b in builtin.split(",")] if builtin else []
+        drawn = [parent, *others]
         assert sorted(bases) == sorted(drawn), f"{name}: drawn as {drawn}, derives from {bases}"
 
 
