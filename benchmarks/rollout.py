@@ -38,9 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hopgym.agents.openai_policy import OpenAIPolicy
-from hopgym.agents.policy import Context, Generation, SamplingParams
-from hopgym.agents.rollout.engine import collect_episodes
+from hopgym.agents import Context, Generation, OpenAIPolicy, RolloutConfig, SamplingParams, collect_episodes
 from hopgym.envs.builtin import make_hopworld_core
 from hopgym.envs.core import AsyncSearchQAEnv
 from hopgym.envs.protocols.base import ActionProtocol
@@ -71,9 +69,8 @@ class Workload:
 
 
 class ScriptedTurnsPolicy:
-    """Generates each turn's tokens with ``inner`` (a fixed length), then writes a scripted action."""
-
-    token_level = False
+    """Generates each turn's tokens with ``inner`` (a fixed length), then writes a scripted action (a text-level
+    :class:`~hopgym.agents.Policy`)."""
 
     def __init__(self, inner: OpenAIPolicy, protocol: ActionProtocol, workload: Workload) -> None:
         self.inner = inner
@@ -101,12 +98,6 @@ class ScriptedTurnsPolicy:
         self.generated_tokens += len(generation.token_ids or ())
         return Generation(action, "stop", token_ids=generation.token_ids)
 
-    def encode_prompt(self, context: Context) -> list[int]:
-        raise NotImplementedError
-
-    def encode(self, text: str) -> list[int]:
-        raise NotImplementedError
-
     async def aclose(self) -> None:
         return None
 
@@ -116,7 +107,7 @@ async def run_engine(
 ) -> dict[str, Any]:
     policy.generated_tokens = 0
     t0 = time.perf_counter()
-    result = await collect_episodes(env, policy, list(tasks), concurrency=b, sampling=SamplingParams())
+    result = await collect_episodes(env, policy, list(tasks), RolloutConfig(concurrency=b))
     wall = time.perf_counter() - t0
     if result.summary.failed:
         raise RuntimeError(f"{result.summary.failed} episodes failed: {dict(result.summary.errors)}")
