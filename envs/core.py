@@ -32,6 +32,7 @@ from hopgym.envs.rewards import get_reward
 from hopgym.envs.rewards.base import RewardFn
 from hopgym.envs.tasks import load_tasks
 from hopgym.errors import ActionTypeError, ConfigError, EnvClosedError, ResetNeeded
+from hopgym.options import check_fields
 from hopgym.retrievers.base import Retriever
 from hopgym.types import ParsedAction, RewardInput, RewardResult, Task
 
@@ -53,6 +54,7 @@ class EnvConfig:
     max_observation_tokens: int | None = None
 
     def __post_init__(self) -> None:
+        check_fields(self, owner="")  # types first (values may be text from --env-arg), then ranges
         if self.max_turns < 1:
             raise ConfigError(
                 f"max_turns={self.max_turns}: an episode needs at least 1 turn; set max_turns >= 1"

@@ -36,6 +36,15 @@ def test_play_bad_env_arg_exits_2() -> None:
     assert proc.returncode == 2 and "KEY=VALUE" in proc.stdout + proc.stderr
 
 
+def test_play_and_eval_env_arg_of_the_wrong_type_is_a_clear_error() -> None:
+    # Before EnvConfig checked its field types, "abc" reached `max_turns < 1`: a TypeError traceback.
+    for command in ("play", "eval"):
+        proc = _hopgym(command, "--env-arg", "max_turns=abc", stdin="")
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "max_turns must be an integer, got 'abc'; e.g. max_turns=4" in proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
 def test_eval_writes_incrementally_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "eval.jsonl"
     first = _hopgym("eval", "--episodes", "5", "--output", str(out))
