@@ -29,13 +29,14 @@ import logging
 import math
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import httpx
 
 from hopgym.errors import ConfigError, RetrieverError, RetrieverTimeout, RetrieverUnavailable
 from hopgym.http_retry import ClientErrors, json_client, post_json
+from hopgym.options import check_fields, split_options
 from hopgym.retrievers.corpus import split_contents
 from hopgym.retrievers.search_args import check_search_args
 from hopgym.types import Passage
@@ -78,23 +79,18 @@ class HttpRetrieverConfig:
             )
         if self.api not in get_args(HttpApi):
             raise ConfigError(f"api={self.api!r} is unknown; choose one of {', '.join(get_args(HttpApi))}")
+        check_fields(self, owner="", skip=("token",))  # a secret is taken as given, even "null"
         for name in ("timeout_s", "connect_timeout_s", "backoff_max_s", "max_retry_after_s"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ConfigError(f"{name}={value!r} is invalid: use a number of seconds > 0")
-        if not (isinstance(self.backoff_base_s, (int, float)) and self.backoff_base_s >= 0):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r} is invalid: use a number of seconds > 0")
+        if self.backoff_base_s < 0:
             raise ConfigError(
                 f"backoff_base_s={self.backoff_base_s!r} is invalid: use a number of seconds >= 0"
             )
         for name in ("max_connections", "max_keepalive_connections", "max_queries_per_request"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name}={value!r} is invalid: use an integer >= 1")
-        if (
-            isinstance(self.max_retries, bool)
-            or not isinstance(self.max_retries, int)
-            or self.max_retries < 0
-        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r} is invalid: use an integer >= 1")
+        if self.max_retries < 0:
             raise ConfigError(
                 f"max_retries={self.max_retries!r} is invalid: use an integer >= 0 (0 disables retries)"
             )
@@ -136,12 +132,7 @@ class HttpRetriever:
         **options: Any,
     ) -> None:
         """``options`` are the other :class:`HttpRetrieverConfig` fields (backoff, pool limits, ...)."""
-        unknown = set(options) - {f.name for f in fields(HttpRetrieverConfig)}
-        if unknown:
-            raise ConfigError(
-                f"unknown HttpRetriever option(s) {', '.join(sorted(unknown))}; valid ones are the fields of "
-                "HttpRetrieverConfig"
-            )
+        split_options(options, HttpRetrieverConfig, what="HttpRetriever")
         self.config = HttpRetrieverConfig(
             base_url=base_url, api=api, timeout_s=timeout_s, max_retries=max_retries, token=token, **options
         )
