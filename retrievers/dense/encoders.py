@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hopgym.errors import ConfigError, require
+from hopgym.options import check_fields
 
 __all__ = [
     "BGE_EN_INSTRUCTION",
@@ -161,14 +162,13 @@ class EncoderConfig:
             )
         if self.pooling not in ("auto", "mean", "cls"):
             raise ConfigError(f"EncoderConfig.pooling {self.pooling!r} is unknown; use auto, mean or cls")
-        if self.max_length is not None and (
-            isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < 8
-        ):
+        check_fields(self, skip=("dtype",))  # types (text from --option included); the ranges follow
+        if self.max_length is not None and self.max_length < 8:
             raise ConfigError(
                 f"EncoderConfig.max_length must be an integer >= 8 (or None for the model's default), "
                 f"got {self.max_length!r}"
             )
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+        if self.batch_size < 1:
             raise ConfigError(f"EncoderConfig.batch_size must be a positive integer, got {self.batch_size!r}")
         if self.dtype not in get_args(DType):
             raise ConfigError(

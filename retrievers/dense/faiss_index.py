@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hopgym.errors import ConfigError, DataError, require
+from hopgym.options import check_fields
 
 __all__ = [
     "DenseIndexConfig",
@@ -44,8 +45,8 @@ _IVF_TYPES = frozenset({"ivf_flat", "ivf_pq", "ivf_sq8"})
 _POINTS_PER_CENTROID = 39
 
 
-def _positive_int(name: str, value: object, *, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+def _positive_int(name: str, value: int, *, minimum: int = 1) -> None:
+    if value < minimum:
         raise ConfigError(f"DenseIndexConfig.{name} must be an integer >= {minimum}, got {value!r}")
 
 
@@ -81,6 +82,7 @@ class DenseIndexConfig:
                 f"DenseIndexConfig.index_type {self.index_type!r} is unknown; use one of "
                 f"{', '.join(get_args(IndexType))}"
             )
+        check_fields(self)  # types (text from --option included); the ranges follow
         _positive_int("hnsw_m", self.hnsw_m, minimum=2)
         _positive_int("ef_construction", self.ef_construction)
         _positive_int("ef_search", self.ef_search)
@@ -90,14 +92,12 @@ class DenseIndexConfig:
             _positive_int("nlist", self.nlist)
         if self.pq_m is not None:
             _positive_int("pq_m", self.pq_m)
-        if isinstance(self.pq_bits, bool) or not isinstance(self.pq_bits, int) or not 1 <= self.pq_bits <= 16:
+        if not 1 <= self.pq_bits <= 16:
             raise ConfigError(f"DenseIndexConfig.pq_bits must be an integer in 1..16, got {self.pq_bits!r}")
-        devices = tuple(self.gpu_devices)
-        if any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in devices):
+        if any(d < 0 for d in self.gpu_devices):
             raise ConfigError(
                 f"DenseIndexConfig.gpu_devices must be GPU numbers >= 0, got {self.gpu_devices!r}"
             )
-        object.__setattr__(self, "gpu_devices", devices)
         if self.use_gpu and self.index_type == "hnsw":
             raise ConfigError(
                 "FAISS has no GPU HNSW index: use index_type flat or ivf_* with use_gpu=True, "
