@@ -8,6 +8,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from hopgym.version import __version__
+
 __all__ = ["build_parser", "main"]
 
 # Each module defines ``register(subparsers)``, which adds its parser and sets ``handler`` to a function
@@ -23,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)"
     )
+    parser.add_argument("--version", action="version", version=f"hopgym {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         module = importlib.import_module(f"hopgym.cli.{name}")

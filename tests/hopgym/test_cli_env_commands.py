@@ -15,6 +15,13 @@ def _hopgym(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
                           timeout=120)  # fmt: skip
 
 
+def test_version_flag_prints_the_package_version() -> None:
+    from hopgym import __version__
+
+    proc = _hopgym("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"hopgym {__version__}"
+
+
 def test_envs_lists_builtin_ids_as_json(capsys) -> None:
     assert main(["envs", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
