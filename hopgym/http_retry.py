@@ -138,7 +138,7 @@ def retry_after_s(value: str | None, *, now: datetime | None = None) -> float | 
 def backoff_s(attempt: int, *, base_s: float, max_s: float, rng: random.Random) -> float:
     """The wait before retry ``attempt + 1``: uniform in ``[cap / 2, cap]``, ``cap = min(max_s, base_s *
     2**attempt)`` (equal jitter: a floor that makes the retries span a known time, and a spread)."""
-    cap = min(max_s, base_s * (2**attempt))
+    cap = min(max_s, base_s * 2.0**attempt)
     return cap / 2 + rng.uniform(0.0, cap / 2)
 
 
@@ -146,7 +146,7 @@ def retry_span_s(settings: RetrySettings) -> tuple[float, float]:
     """The least and the most time the backoff waits add up to when every attempt fails at once (connection
     refused), without ``Retry-After``: how long a server may be down before a request gives up."""
     caps = [
-        min(settings.backoff_max_s, settings.backoff_base_s * (2**attempt))
+        min(settings.backoff_max_s, settings.backoff_base_s * 2.0**attempt)
         for attempt in range(settings.max_retries)
     ]
     return sum(caps) / 2, float(sum(caps))

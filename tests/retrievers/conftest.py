@@ -20,6 +20,7 @@ import pytest_asyncio
 
 from hopgym.retrievers.base import Retriever
 from hopgym.retrievers.corpus import iter_passages
+from hopgym.testing import conformance_passages as conformance_corpus
 from hopgym.types import Passage
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -68,7 +69,8 @@ def hotpot_questions() -> list[str]:
 
 @pytest.fixture(scope="session")
 def conformance_passages() -> list[Passage]:
-    return hotpot_passages(CONFORMANCE_CORPUS_SIZE)
+    """A generated HopWorld corpus: the conformance checks need *a* corpus, not a real one."""
+    return conformance_corpus(CONFORMANCE_CORPUS_SIZE)
 
 
 @pytest_asyncio.fixture(
