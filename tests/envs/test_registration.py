@@ -152,3 +152,25 @@ def test_broken_plugin_is_logged_not_fatal(
     monkeypatch.setattr(registration, "_plugins_loaded", False)
     registration.load_plugins()
     assert "broken" in caplog.text and "no_such_module_xyz" in caplog.text
+
+
+async def test_hopworld_passes_every_env_config_field_to_the_env() -> None:
+    # The env's keywords are derived from EnvConfig and AsyncSearchQAEnv, not a hand-kept list in builtin.py.
+    import dataclasses
+
+    from hopgym.envs import EnvConfig
+    from hopgym.envs.builtin import env_keywords
+
+    assert {f.name for f in dataclasses.fields(EnvConfig)} | {
+        "protocol",
+        "reward",
+        "count_tokens",
+    } <= env_keywords()
+    env = hopgym.make_async(
+        "hopgym/HopWorld-2hop-v0", max_turns=3, top_k=2, max_observation_chars=900, protocol="research"
+    )
+    try:
+        assert (env.config.max_turns, env.config.top_k, env.config.max_observation_chars) == (3, 2, 900)
+        assert env.protocol.name == "research"
+    finally:
+        await env.aclose()
