@@ -120,3 +120,12 @@ def test_import_contracts_hold(tmp_path: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("module", ["hopgym", "hopgym.envs", "hopgym.retrievers"])
+def test_every_exported_name_resolves(module: str) -> None:
+    # Lazy faces list names they import on first use; a name whose module moved must fail here, not for a user.
+    import importlib
+
+    face = importlib.import_module(module)
+    assert [name for name in face.__all__ if getattr(face, name, None) is None] == []
