@@ -112,3 +112,10 @@ def test_split_routes_keys_and_lists_valid_ones() -> None:
         split_options({"colour": 1}, Demo, Other, what="demo")
     with pytest.raises(ConfigError, match=r"^b cannot change when opening: rebuild$"):
         split_options({"b": 0.3}, Other, what="demo", fixed={"b"}, fixed_hint="when opening: rebuild")
+
+
+def test_parse_key_values_refuses_huge_integers_and_keeps_deep_nesting_as_text() -> None:
+    with pytest.raises(ConfigError, match=r"--option 'k1=1111.*too large"):
+        parse_key_values(["k1=" + "1" * 5000], flag="--option", example="k1=1.2")
+    deep = "[" * 100_000 + "]" * 100_000
+    assert parse_key_values([f"x={deep}"], flag="--option", example="k1=1.2") == {"x": deep}
