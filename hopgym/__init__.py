@@ -11,17 +11,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hopgym.errors import (
+    ActionTypeError,
     ConfigError,
     DataError,
     DependencyNotInstalledError,
+    EnvClosedError,
+    EnvError,
     HopgymError,
     PolicyError,
     PolicyRequestError,
     PolicyTimeout,
     PolicyUnavailable,
+    ResetNeeded,
     RetrieverError,
     RetrieverTimeout,
     RetrieverUnavailable,
+    VLLMServerError,
 )
 from hopgym.types import ParsedAction, Passage, RewardInput, RewardResult, Task
 from hopgym.version import __version__
@@ -29,7 +34,7 @@ from hopgym.version import __version__
 if TYPE_CHECKING:
     from hopgym.envs import AsyncSearchQAEnv, SearchQAEnv, make, make_async, register_env
 
-# The env layer (and gymnasium) is imported on first use, keeping ``import hopgym`` fast.
+# The env core (protocols, rewards, the async env) is imported on first use, keeping ``import hopgym`` fast.
 _LAZY = {
     "AsyncSearchQAEnv": "hopgym.envs",
     "SearchQAEnv": "hopgym.envs",
@@ -48,10 +53,13 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ActionTypeError",
     "AsyncSearchQAEnv",
     "ConfigError",
     "DataError",
     "DependencyNotInstalledError",
+    "EnvClosedError",
+    "EnvError",
     "HopgymError",
     "ParsedAction",
     "Passage",
@@ -59,6 +67,7 @@ __all__ = [
     "PolicyRequestError",
     "PolicyTimeout",
     "PolicyUnavailable",
+    "ResetNeeded",
     "RetrieverError",
     "RetrieverTimeout",
     "RetrieverUnavailable",
@@ -66,6 +75,7 @@ __all__ = [
     "RewardResult",
     "SearchQAEnv",
     "Task",
+    "VLLMServerError",
     "__version__",
     "make",
     "make_async",
