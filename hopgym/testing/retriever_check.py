@@ -85,11 +85,14 @@ def _ids(hits: Sequence[Passage]) -> list[str]:
     return [p.id for p in hits]
 
 
-def conformance_passages(n: int = 300, *, seed: int = 0) -> list[Passage]:
-    """``n`` passages of a generated HopWorld: made-up entities and facts, stable for a seed."""
+def conformance_passages(n: int | None = 300, *, seed: int = 0) -> list[Passage]:
+    """The first ``n`` passages (all with None) of a generated HopWorld: made-up entities and facts, stable
+    for a seed."""
     from hopgym.envs.hopworld import HopWorldConfig, generate_world
 
     passages = list(generate_world(HopWorldConfig(seed=seed)).passages)
+    if n is None:
+        return passages
     if n > len(passages):
         raise ConfigError(f"n={n} is more than the {len(passages)} passages of the default HopWorld")
     return passages[:n]

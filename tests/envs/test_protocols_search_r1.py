@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,6 @@ from hopgym.envs.protocols import MAX_QUERY_CHARS, ActionProtocol, SearchR1Proto
 from hopgym.types import ParsedAction, Passage, Task
 
 PROTOCOL = SearchR1Protocol()
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 # (id, turn text, expected kind, expected query/answer, or a substring of the invalid reason)
 CASES = [
@@ -127,10 +125,8 @@ def test_wrap_accepts_a_truncated_body() -> None:
     )
 
 
-def test_observation_on_the_real_search_r1_corpus_sample() -> None:
-    path = DATA / "corpus_samples" / "search_r1_corpus_sample.jsonl"
-    if not path.exists():
-        pytest.skip(f"shared data not found at {path}")
+def test_observation_on_the_real_search_r1_corpus_sample(shared_data) -> None:
+    path = shared_data("corpus_samples", "search_r1_corpus_sample.jsonl")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()[:3]]
     passages = []
     for row in rows:

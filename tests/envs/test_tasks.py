@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,30 +12,22 @@ import pytest
 from hopgym.envs.tasks import load_tasks
 from hopgym.errors import DataError
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
-
-def _need(path: Path) -> Path:
-    if not path.is_file():
-        pytest.skip(f"shared data not found: {path}")
-    return path
-
-
-def test_hotpotqa_flashrag_format() -> None:
-    tasks = load_tasks(_need(DATA / "hotpotqa" / "dev_500.jsonl"))
+def test_hotpotqa_flashrag_format(shared_data: Callable[..., Path]) -> None:
+    tasks = load_tasks(shared_data("hotpotqa", "dev_500.jsonl"))
     assert len(tasks) == 500
     assert all(t.golden_answers and t.question for t in tasks)
     assert len(tasks[0].metadata["supporting_passage_ids"]) == 2
 
 
-def test_nq_open_format_gets_line_ids() -> None:
-    tasks = load_tasks(_need(DATA / "nq" / "NQ-open.dev.jsonl"), limit=20)
+def test_nq_open_format_gets_line_ids(shared_data: Callable[..., Path]) -> None:
+    tasks = load_tasks(shared_data("nq", "NQ-open.dev.jsonl"), limit=20)
     assert len(tasks) == 20 and tasks[0].id == "NQ-open.dev-1"
     assert isinstance(tasks[0].golden_answers, tuple)
 
 
-def test_mixed_keeps_data_source() -> None:
-    tasks = load_tasks(_need(DATA / "mixed" / "seven_datasets_test.jsonl"))
+def test_mixed_keeps_data_source(shared_data: Callable[..., Path]) -> None:
+    tasks = load_tasks(shared_data("mixed", "seven_datasets_test.jsonl"))
     assert {t.metadata["data_source"] for t in tasks} >= {"nq", "hotpotqa", "Bamboogle"}
 
 
@@ -108,9 +101,12 @@ def test_clean_golds_do_not_warn(tmp_path: Path, caplog: pytest.LogCaptureFixtur
     assert _empty_gold_warnings(caplog) == []
 
 
-def test_nq_open_dev_names_its_four_empty_gold_tasks(caplog: pytest.LogCaptureFixture) -> None:
+def test_nq_open_dev_names_its_four_empty_gold_tasks(
+    caplog: pytest.LogCaptureFixture, shared_data: Callable[..., Path]
+) -> None:
+    path = shared_data("nq", "NQ-open.dev.jsonl")
     with caplog.at_level(logging.WARNING, logger="hopgym.envs.tasks"):
-        load_tasks(_need(DATA / "nq" / "NQ-open.dev.jsonl"))
+        load_tasks(path)
     (message,) = _empty_gold_warnings(caplog)
     assert ": 4 task(s)" in message
     for task_id in ("NQ-open.dev-291", "NQ-open.dev-364", "NQ-open.dev-1151", "NQ-open.dev-2721"):

@@ -15,8 +15,6 @@ from hopgym.cli import main
 from hopgym.cli.score import _DESCRIPTION
 from hopgym.envs.rewards import PREDICTION_REWARDS, REWARD_NAMES
 
-_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
 _EPISODE = (
     "<think> Where is the tower? </think>\n<search> Eiffel Tower </search>\n"
     "<result>\nThe Eiffel Tower is in Paris.\n</result>\n"
@@ -159,10 +157,8 @@ def test_help_documents_every_builtin_reward_and_its_field() -> None:
         assert listed == (name in PREDICTION_REWARDS)
 
 
-def test_subprocess_on_hotpotqa_dev(tmp_path: Path) -> None:
-    dev = _DATA / "hotpotqa" / "dev_500.jsonl"
-    if not dev.exists():
-        pytest.skip(f"shared HotpotQA data not found at {dev}")
+def test_subprocess_on_hotpotqa_dev(tmp_path: Path, shared_data) -> None:
+    dev = shared_data("hotpotqa", "dev_500.jsonl")
     questions = [json.loads(line) for line in dev.read_text(encoding="utf-8").splitlines()[:60]]
     # Half the predictions are a golden answer with different casing and punctuation, half are wrong.
     rows = [

@@ -9,23 +9,19 @@ those passages and cleaning up (servers stopped, files removed) on exit.
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from hopgym.retrievers.base import Retriever
-from hopgym.retrievers.corpus import iter_passages
 from hopgym.testing import conformance_passages as conformance_corpus
 from hopgym.types import Passage
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-HOTPOT_CORPUS = SHARED_DATA / "hotpotqa" / "corpus.jsonl"
-HOTPOT_DEV = SHARED_DATA / "hotpotqa" / "dev_500.jsonl"
 CONFORMANCE_CORPUS_SIZE = 300
 
 
@@ -43,34 +39,60 @@ def _load_backend_modules() -> list[ModuleType]:
 BACKEND_MODULES = _load_backend_modules()
 
 
-def hotpot_passages(n: int | None = None) -> list[Passage]:
-    if not HOTPOT_CORPUS.is_file():
-        pytest.skip(f"shared HotpotQA corpus not found at {HOTPOT_CORPUS}")
-    it = iter_passages(HOTPOT_CORPUS)
-    return list(itertools.islice(it, n) if n is not None else it)
+@pytest.fixture(scope="session")
+def hotpot_corpus(shared_data: Any) -> Path:
+    """The real HotpotQA corpus file (for tests whose point is real text; see tests/conftest.py)."""
+    path: Path = shared_data("hotpotqa", "corpus.jsonl")
+    return path
 
 
 @pytest.fixture(scope="session")
-def hotpot_corpus() -> Path:
-    """The shared HotpotQA corpus file (the test is skipped without it)."""
-    if not HOTPOT_CORPUS.is_file():
-        pytest.skip(f"shared HotpotQA corpus not found at {HOTPOT_CORPUS}")
-    return HOTPOT_CORPUS
-
-
-@pytest.fixture(scope="session")
-def hotpot_questions() -> list[str]:
-    """The 500 HotpotQA dev questions (the test is skipped without them)."""
-    if not HOTPOT_DEV.is_file():
-        pytest.skip(f"shared HotpotQA questions not found at {HOTPOT_DEV}")
-    with HOTPOT_DEV.open(encoding="utf-8") as fh:
+def hotpot_questions(shared_data: Any) -> list[str]:
+    """The 500 real HotpotQA dev questions."""
+    with shared_data("hotpotqa", "dev_500.jsonl").open(encoding="utf-8") as fh:
         return [json.loads(line)["question"] for line in fh]
+
+
+# A few hand-written passages for the tests that search named topics (a film star, a voice actress, a
+# government position) and need several hits for them; written for these tests, not taken from a dataset.
+TOPIC_PASSAGES = [
+    Passage(id=f"topic-{i}", title=title, text=text)
+    for i, (title, text) in enumerate(
+        [
+            ("Shirley Temple", "Shirley Temple was an American actress, the best-known child star of film in the 1930s."),
+            ("Shirley Temple Black", "As an adult Shirley Temple Black held the government position of ambassador "
+             "and served as Chief of Protocol of the United States."),
+            ("Kiss and Tell (film)", "Kiss and Tell is a 1945 comedy film in which Shirley Temple portrayed the "
+             "teenager Corliss Archer."),
+            ("Corliss Archer", "Corliss Archer is a fictional teenage girl of radio, film and television comedies."),
+            ("Meet Corliss Archer", "Meet Corliss Archer was a radio comedy in which Janet Waldo voiced Corliss "
+             "Archer."),
+            ("Janet Waldo", "Janet Waldo was an American radio and voice actress who voiced many cartoon characters."),
+            ("Janet Waldo filmography", "Janet Waldo played small film roles before working mostly in radio."),
+            ("Lord High Treasurer", "The Lord High Treasurer was a senior government position in England, head of "
+             "the Exchequer."),
+            ("Chief of Protocol", "The Chief of Protocol is a government position that advises on diplomatic "
+             "protocol."),
+            ("Film director", "A film director controls the artistic and dramatic side of a film."),
+            ("Film studio", "A film studio is a company that makes films and owns sound stages."),
+            ("Child actor", "A child actor is a child who acts on stage, on radio or in film and television."),
+            ("Silent film", "A silent film has no synchronised recorded sound or spoken dialogue."),
+            ("Film festival", "A film festival is an organised presentation of films in one or more cinemas."),
+            ("Screen test", "A screen test tells whether an actor suits a film role and how they look on film."),
+        ]
+    )
+]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def conformance_passages() -> list[Passage]:
-    """A generated HopWorld corpus: the conformance checks need *a* corpus, not a real one."""
-    return conformance_corpus(CONFORMANCE_CORPUS_SIZE)
+    """Generated data, so the tests that need *a* corpus run without the shared datasets: HopWorld passages
+    (one per title: the batching tests tell queries apart by title) followed by TOPIC_PASSAGES."""
+    first_of_title: dict[str, Passage] = {}
+    for p in conformance_corpus(None):
+        first_of_title.setdefault(p.title, p)
+    unique = list(first_of_title.values())
+    return unique[: CONFORMANCE_CORPUS_SIZE - len(TOPIC_PASSAGES)] + TOPIC_PASSAGES
 
 
 @pytest_asyncio.fixture(

@@ -12,8 +12,6 @@ from hopgym.errors import DataError
 from hopgym.retrievers.corpus import corpus_fingerprint, iter_passages, split_contents
 from hopgym.retrievers.manifest import IndexManifest, open_index, read_manifest, write_manifest
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
 
 @pytest.mark.parametrize(
     ("contents", "expected"),
@@ -28,10 +26,8 @@ def test_split_contents(contents: str, expected: tuple[str, str]) -> None:
     assert split_contents(contents) == expected
 
 
-def test_search_r1_sample_corpus_reads() -> None:
-    path = SHARED / "corpus_samples" / "search_r1_corpus_sample.jsonl"
-    if not path.is_file():
-        pytest.skip(f"shared data not found: {path}")
+def test_search_r1_sample_corpus_reads(shared_data) -> None:
+    path = shared_data("corpus_samples", "search_r1_corpus_sample.jsonl")
     passages = list(iter_passages(path))
     assert len(passages) == 10
     assert all(p.title and p.text and not p.text.startswith('"') for p in passages)

@@ -20,17 +20,9 @@ pytest.importorskip("numba")
 
 from hopgym.retrievers.bm25.backend import BM25Retriever
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
-HOTPOT_CORPUS = SHARED_DATA / "hotpotqa" / "corpus.jsonl"
-HOTPOT_DEV = SHARED_DATA / "hotpotqa" / "dev_500.jsonl"
 # Measured: recall@5 of the two supporting passages over the first 100 dev questions is 0.73 with the
 # defaults (0.754 over all 500); the floor leaves room for tokenizer tweaks, not for a broken ranking.
 RECALL_AT_5_FLOOR = 0.68
-
-
-def _require_hotpot() -> None:
-    if not HOTPOT_CORPUS.is_file() or not HOTPOT_DEV.is_file():
-        pytest.skip(f"shared HotpotQA data not found under {SHARED_DATA}")
 
 
 def _write_corpus(path: Path, passages: list[Passage]) -> Path:
@@ -64,24 +56,24 @@ def index_copy(small_index: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def hotpot_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _require_hotpot()
+def hotpot_index(tmp_path_factory: pytest.TempPathFactory, shared_data) -> Path:
     out = tmp_path_factory.mktemp("bm25-hotpot") / "index"
-    build_index("bm25", HOTPOT_CORPUS, out)
+    build_index("bm25", shared_data("hotpotqa", "corpus.jsonl"), out)
     return out
 
 
-async def test_hotpot_build_reopen_and_recall(hotpot_index: Path) -> None:
+async def test_hotpot_build_reopen_and_recall(hotpot_index: Path, shared_data) -> None:
+    corpus, dev = shared_data("hotpotqa", "corpus.jsonl"), shared_data("hotpotqa", "dev_500.jsonl")
     manifest = read_manifest(hotpot_index)
     assert manifest.backend == "bm25"
     assert manifest.passage_count == 4858
-    assert manifest.corpus_sha256 == corpus_fingerprint(HOTPOT_CORPUS)
+    assert manifest.corpus_sha256 == corpus_fingerprint(corpus)
     assert (
         manifest.params["k1"] == 0.9 and manifest.params["b"] == 0.4 and manifest.params["method"] == "lucene"
     )
     assert manifest.encoder is not None and manifest.encoder["stemmer"] == "english"
 
-    with HOTPOT_DEV.open(encoding="utf-8") as fh:
+    with dev.open(encoding="utf-8") as fh:
         questions = [json.loads(line) for line in itertools.islice(fh, 100)]
     retriever = open_index(hotpot_index)
     try:
@@ -331,7 +323,6 @@ async def test_parallel_kernel_matches_serial(small_index: Path) -> None:
         await parallel.aclose()
 
 
-def test_passages_stream_from_the_corpus_file() -> None:
-    _require_hotpot()
-    first = next(iter_passages(HOTPOT_CORPUS))
+def test_passages_stream_from_the_corpus_file(shared_data) -> None:
+    first = next(iter_passages(shared_data("hotpotqa", "corpus.jsonl")))
     assert first.id == "hp-6ea29bee592d"

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
 import math
-from pathlib import Path
 
 import pytest
 
 from hopgym.errors import ConfigError, HopgymError, RetrieverError
 from hopgym.retrievers.base import Retriever
 from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever, tokenize
+from hopgym.testing import conformance_passages
 from hopgym.types import Passage
-
-HOTPOT_CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "hotpotqa" / "corpus.jsonl"
 
 CORPUS = [
     Passage("p0", "Velmora", "Velmora is a city in the country of Kestan."),
@@ -23,18 +19,6 @@ CORPUS = [
     Passage("p2", "Quarn Group", "Quarn Group was founded by Tavor Melkin in Velmora."),
     Passage("p3", "Tavor Melkin", "Tavor Melkin was born in Dranis."),
 ]
-
-
-def _hotpot(n: int) -> list[Passage]:
-    if not HOTPOT_CORPUS.is_file():
-        pytest.skip(f"shared HotpotQA corpus not found at {HOTPOT_CORPUS}")
-    passages = []
-    with HOTPOT_CORPUS.open(encoding="utf-8") as f:
-        for line in itertools.islice(f, n):
-            record = json.loads(line)
-            title, _, text = record["contents"].partition("\n")
-            passages.append(Passage(record["id"], title.strip('"'), text))
-    return passages
 
 
 def test_tokenizer_lowercases_keeps_unicode_and_drops_stopwords() -> None:
@@ -153,11 +137,11 @@ async def test_big_batches_run_in_a_worker_thread(monkeypatch: pytest.MonkeyPatc
 
 async def test_rankings_and_scores_match_bm25s_lucene() -> None:
     bm25s = pytest.importorskip("bm25s")
-    passages = _hotpot(400)
+    passages = conformance_passages(400)  # generated HopWorld text: parity needs a corpus, not a real one
     retriever = InMemoryBM25Retriever(passages)
     reference = bm25s.BM25(method="lucene", k1=0.9, b=0.4)
     reference.index([tokenize(f"{p.title} {p.text}") for p in passages], show_progress=False)
-    queries = ["american film director born in new york", passages[7].title, "rock band album 1990s", "river"]
+    queries = ["person born in a city on the river", passages[7].title, "company founded by leader", "river"]
     results = await retriever.search(queries, 10)
     for query, hits in zip(queries, results, strict=True):
         expected = reference.get_scores(tokenize(query))

@@ -4,7 +4,6 @@ resumable shards, encoder/index mismatches and damaged index directories."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import shutil
 from collections.abc import Sequence
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 
 from hopgym.errors import ConfigError, DataError, RetrieverError
-from hopgym.retrievers.corpus import corpus_fingerprint, iter_passages
+from hopgym.retrievers.corpus import corpus_fingerprint
 from hopgym.retrievers.dense.backend import DenseRetriever
 from hopgym.retrievers.dense.encoders import EncoderConfig, TextEncoder
 from hopgym.retrievers.dense.faiss_index import DenseIndexConfig
@@ -25,7 +24,6 @@ from hopgym.types import Passage
 pytest.importorskip("faiss")
 pytest.importorskip("transformers")
 
-HOTPOT_CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "hotpotqa" / "corpus.jsonl"
 N = 40
 SHARD = 16
 # Short passages keep encoding fast on a 2-core machine; the retrieval quality test uses the full length.
@@ -44,10 +42,8 @@ def _write_corpus(path: Path, passages: Sequence[Passage]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def passages() -> list[Passage]:
-    if not HOTPOT_CORPUS.is_file():
-        pytest.skip(f"shared HotpotQA corpus not found at {HOTPOT_CORPUS}")
-    return list(itertools.islice(iter_passages(HOTPOT_CORPUS), N))
+def passages(conformance_passages: list[Passage]) -> list[Passage]:
+    return conformance_passages[:N]  # generated (tests/retrievers/conftest.py): any corpus will do
 
 
 @pytest.fixture(scope="module")

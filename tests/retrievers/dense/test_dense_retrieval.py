@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,19 +25,15 @@ pytestmark = pytest.mark.slow
 pytest.importorskip("faiss")
 pytest.importorskip("transformers")
 
-SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "hotpotqa"
 N_PASSAGES = 300
 N_QUERIES = 150
 
 
 class Fixture:
-    def __init__(self) -> None:
-        if not (SHARED / "corpus.jsonl").is_file() or not (SHARED / "dev_500.jsonl").is_file():
-            pytest.skip(f"shared HotpotQA data not found under {SHARED}")
-        self.passages: list[Passage] = list(
-            itertools.islice(iter_passages(SHARED / "corpus.jsonl"), N_PASSAGES)
-        )
-        with (SHARED / "dev_500.jsonl").open(encoding="utf-8") as fh:
+    def __init__(self, shared_data: Any) -> None:
+        corpus, dev = shared_data("hotpotqa", "corpus.jsonl"), shared_data("hotpotqa", "dev_500.jsonl")
+        self.passages: list[Passage] = list(itertools.islice(iter_passages(corpus), N_PASSAGES))
+        with dev.open(encoding="utf-8") as fh:
             self.questions = [json.loads(line) for line in itertools.islice(fh, N_QUERIES)]
         self.encoder = TextEncoder()
         self.embeddings = self.encoder.encode_passages([passage_text(p) for p in self.passages])
@@ -45,8 +41,8 @@ class Fixture:
 
 
 @pytest.fixture(scope="session")
-def hotpot() -> Fixture:
-    return Fixture()
+def hotpot(shared_data: Any) -> Fixture:
+    return Fixture(shared_data)
 
 
 def _retriever(hotpot: Fixture, index: DenseIndexConfig | None = None) -> DenseRetriever:

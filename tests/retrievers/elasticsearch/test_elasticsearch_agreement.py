@@ -32,9 +32,6 @@ from hopgym.types import Passage
 
 pytestmark = [pytest.mark.elasticsearch, pytest.mark.slow]
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
-HOTPOT_CORPUS = SHARED_DATA / "hotpotqa" / "corpus.jsonl"
-HOTPOT_DEV = SHARED_DATA / "hotpotqa" / "dev_500.jsonl"
 N_PASSAGES = 1500
 N_QUESTIONS = 60
 K1, B = 1.2, 0.75
@@ -58,14 +55,16 @@ def _recall(results: list[list[Passage]], gold: list[set[str]], k: int) -> float
     ) / len(gold)
 
 
-async def test_top_k_agrees_with_bm25_backend(tmp_path: Path, record_property) -> None:
-    if not (HOTPOT_CORPUS.is_file() and HOTPOT_DEV.is_file()):
-        pytest.skip(f"shared HotpotQA data not found under {SHARED_DATA}")
+async def test_top_k_agrees_with_bm25_backend(tmp_path: Path, record_property, shared_data) -> None:
+    hotpot_corpus, hotpot_dev = (
+        shared_data("hotpotqa", "corpus.jsonl"),
+        shared_data("hotpotqa", "dev_500.jsonl"),
+    )
     es = _load_es_helpers()
-    passages = list(itertools.islice(iter_passages(HOTPOT_CORPUS), N_PASSAGES))
+    passages = list(itertools.islice(iter_passages(hotpot_corpus), N_PASSAGES))
     ids = {p.id for p in passages}
     questions = []
-    with HOTPOT_DEV.open(encoding="utf-8") as fh:
+    with hotpot_dev.open(encoding="utf-8") as fh:
         for line in fh:
             record = json.loads(line)
             gold = set(record["metadata"]["supporting_passage_ids"])

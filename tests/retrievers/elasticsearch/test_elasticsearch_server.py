@@ -4,7 +4,6 @@ msearch, delete, manifest checks, timeouts and a server that goes away."""
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,8 +32,6 @@ from hopgym.types import Passage
 
 pytestmark = pytest.mark.elasticsearch
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
-HOTPOT_CORPUS = SHARED_DATA / "hotpotqa" / "corpus.jsonl"
 N_PASSAGES = 200
 
 
@@ -57,12 +54,11 @@ def es_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not HOTPOT_CORPUS.is_file():
-        pytest.skip(f"shared HotpotQA corpus not found at {HOTPOT_CORPUS}")
+def corpus(tmp_path_factory: pytest.TempPathFactory, conformance_passages: list[Passage]) -> Path:
+    # Generated passages (tests/retrievers/conftest.py): these tests need a corpus, not a real one.
     path = tmp_path_factory.mktemp("corpus") / "corpus.jsonl"
-    with HOTPOT_CORPUS.open(encoding="utf-8") as src:
-        path.write_text("".join(itertools.islice(src, N_PASSAGES)), encoding="utf-8")
+    rows = ({"id": p.id, "title": p.title, "text": p.text} for p in conformance_passages[:N_PASSAGES])
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
 
 
@@ -272,7 +268,7 @@ async def test_server_stopped_mid_run(tmp_path: Path, corpus: Path) -> None:
         settings = IndexSettings(index_name="stopped")
         await index_into_elasticsearch(_passages(corpus)[:10], connection, settings)
         retriever = ElasticsearchRetriever(connection, "stopped")
-        assert (await retriever.search(["film"], 2))[0]
+        assert (await retriever.search([_passages(corpus)[0].title], 2))[0]
         server.stop()
         with pytest.raises(RetrieverUnavailable, match="cannot reach the server"):
             await retriever.search(["film"], 2)
