@@ -34,7 +34,7 @@ from hopgym.envs.tasks import load_tasks
 from hopgym.errors import ActionTypeError, ConfigError, EnvClosedError, ResetNeeded
 from hopgym.options import check_fields
 from hopgym.retrievers.base import Retriever
-from hopgym.types import ParsedAction, RewardInput, RewardResult, Task
+from hopgym.types import RewardInput, RewardResult, Task
 
 __all__ = ["REWARD_THREAD_CHARS", "AsyncSearchQAEnv", "EnvConfig"]
 
@@ -129,6 +129,7 @@ class AsyncSearchQAEnv:
         self._closed = False
         self._np_random: np.random.Generator | None = None
         self._task: Task | None = None
+        self._task_id = ""
         self._done = True
         self._turn = 0
         self._num_searches = 0
@@ -157,6 +158,7 @@ class AsyncSearchQAEnv:
         if seed is not None:
             self._np_random, _ = seeding.np_random(seed)
         self._task = self._choose_task(options or {})
+        self._task_id = self._task.id
         self._done = False
         self._turn = 0
         self._num_searches = 0
@@ -182,26 +184,29 @@ class AsyncSearchQAEnv:
             raise ActionTypeError(
                 f"action must be the text the policy generated (str), got {type(action).__name__}"
             )
-        self._turn += 1
-        parsed = self.protocol.parse(action)
+        # The hot path of every rollout: kept to plain attribute reads and one dict (see benchmarks/env_step.py).
+        self._turn = turn = self._turn + 1
+        protocol = self.protocol
+        parsed = protocol.parse(action)
+        kind = parsed.kind
         passage_ids: list[str] = []
         obs_cut = False
-        if parsed.kind == "search":
+        if kind == "search":
             assert parsed.query is not None
             (passages,) = await self.retriever.search([parsed.query], self.config.top_k)
             passage_ids = [p.id for p in passages]
-            body, obs_cut = self._cap.apply(self.protocol.format_passages(passages))
-            observation = self.protocol.wrap_observation(body)
+            body, obs_cut = self._cap.apply(protocol.format_passages(passages))
+            observation = protocol.wrap_observation(body)
             self._num_searches += 1
-        elif parsed.kind == "answer":
+        elif kind == "answer":
             observation = ""
         else:
-            observation = self.protocol.invalid_message(parsed)
-        self._transcript += [action, observation]
+            observation = protocol.invalid_message(parsed)
+        self._transcript += (action, observation)
 
-        terminated = parsed.kind == "answer"
-        truncated = not terminated and self._turn >= self.config.max_turns
-        reward: float = 0.0
+        terminated = kind == "answer"
+        truncated = not terminated and turn >= self.config.max_turns
+        reward = 0.0
         components: dict[str, float] = {}
         if terminated or truncated:
             inp = self._end_episode(parsed.answer, finished=terminated)
@@ -210,13 +215,22 @@ class AsyncSearchQAEnv:
             else:
                 result = self.reward_fn(inp)
             reward, components = _score(result)
-        return (
-            observation,
-            reward,
-            terminated,
-            truncated,
-            self._step_info(parsed, passage_ids, obs_cut, components),
-        )
+        info: StepInfo = {
+            "task_id": self._task_id,
+            "turn": turn,
+            "action_kind": kind,
+            "query": parsed.query,
+            "passage_ids": passage_ids,
+            "invalid": kind == "invalid",
+            "invalid_reason": parsed.reason,
+            "action_notes": list(parsed.notes),
+            "tool_call_id": parsed.tool_call_id,
+            "answer": parsed.answer,
+            "num_searches": self._num_searches,
+            "observation_truncated": obs_cut,
+            "reward_components": components,
+        }
+        return observation, reward, terminated, truncated, info
 
     def truncate(self) -> tuple[float, dict[str, float]]:
         """End the episode from outside (e.g. the policy's token budget ran out) and score it as cut off.
@@ -232,12 +246,9 @@ class AsyncSearchQAEnv:
     def _end_episode(self, prediction: str | None, *, finished: bool) -> RewardInput:
         assert self._task is not None
         self._done = True
+        # positional: RewardInput(response, golden_answers, prediction, finished, num_searches)
         return RewardInput(
-            response="".join(self._transcript),
-            golden_answers=self._task.golden_answers,
-            prediction=prediction,
-            finished=finished,
-            num_searches=self._num_searches,
+            "".join(self._transcript), self._task.golden_answers, prediction, finished, self._num_searches
         )
 
     def clone(self, *, retriever: Retriever | None = None) -> AsyncSearchQAEnv:
@@ -249,6 +260,7 @@ class AsyncSearchQAEnv:
         twin._closed = False
         twin._np_random = None
         twin._task = None
+        twin._task_id = ""
         twin._done = True
         twin._turn = 0
         twin._num_searches = 0
@@ -303,26 +315,6 @@ class AsyncSearchQAEnv:
         if unknown:
             raise ConfigError(f"unknown reset options {sorted(unknown)}; use 'task_id' or 'task_index'")
         return self.tasks[int(self.np_random.integers(len(self.tasks)))]
-
-    def _step_info(
-        self, parsed: ParsedAction, passage_ids: list[str], obs_cut: bool, components: dict[str, float]
-    ) -> StepInfo:
-        assert self._task is not None
-        return {
-            "task_id": self._task.id,
-            "turn": self._turn,
-            "action_kind": parsed.kind,
-            "query": parsed.query,
-            "passage_ids": passage_ids,
-            "invalid": parsed.kind == "invalid",
-            "invalid_reason": parsed.reason,
-            "action_notes": list(parsed.notes),
-            "tool_call_id": parsed.tool_call_id,
-            "answer": parsed.answer,
-            "num_searches": self._num_searches,
-            "observation_truncated": obs_cut,
-            "reward_components": components,
-        }
 
 
 def _score(result: RewardResult) -> tuple[float, dict[str, float]]:

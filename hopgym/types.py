@@ -95,17 +95,36 @@ class ParsedAction:
     def search(
         cls, query: str, *, notes: Sequence[str] = (), tool_call_id: str | None = None
     ) -> ParsedAction:
-        return cls(kind="search", query=query, notes=tuple(notes), tool_call_id=tool_call_id)
+        return cls._fill("search", query, None, None, tuple(notes), tool_call_id)
 
     @classmethod
     def final_answer(
         cls, answer: str, *, notes: Sequence[str] = (), tool_call_id: str | None = None
     ) -> ParsedAction:
-        return cls(kind="answer", answer=answer, notes=tuple(notes), tool_call_id=tool_call_id)
+        return cls._fill("answer", None, answer, None, tuple(notes), tool_call_id)
 
     @classmethod
     def invalid(cls, reason: str, *, notes: Sequence[str] = ()) -> ParsedAction:
-        return cls(kind="invalid", reason=reason, notes=tuple(notes))
+        return cls._fill("invalid", None, None, reason, tuple(notes), None)
+
+    @classmethod
+    def _fill(
+        cls,
+        kind: ActionKind,
+        query: str | None,
+        answer: str | None,
+        reason: str | None,
+        notes: tuple[str, ...],
+        tool_call_id: str | None,
+    ) -> ParsedAction:
+        # The env builds one ParsedAction per step. A frozen dataclass's __init__ sets each field through
+        # object.__setattr__ (about twice the cost for six fields); filling the instance dict gives the same
+        # object.
+        self = object.__new__(cls)
+        self.__dict__.update(
+            kind=kind, query=query, answer=answer, reason=reason, notes=notes, tool_call_id=tool_call_id
+        )
+        return self
 
 
 @dataclass(frozen=True)

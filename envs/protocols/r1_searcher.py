@@ -9,7 +9,6 @@ from hopgym.envs.protocols.tag_parsing import (
     THINK_CLOSE,
     THINK_OPEN,
     ActionTags,
-    TagMatch,
     clean_query,
 )
 from hopgym.envs.protocols.tag_protocol import TagProtocol
@@ -53,8 +52,8 @@ class R1SearcherProtocol(TagProtocol):
         " <answer> answer </answer>.]\n"
     )
 
-    def interpret_search(self, found: TagMatch) -> ParsedAction:
-        return clean_query(" ".join(found.content.replace('"', "").split()), found.notes)
+    def interpret_search(self, content: str, notes: tuple[str, ...]) -> ParsedAction:
+        return clean_query(" ".join(content.replace('"', "").split()), notes)
 
     def format_passages(self, passages: Sequence[Passage]) -> str:
         """``({i}){title}   {text}`` lines, ``None`` when empty.

@@ -9,7 +9,6 @@ from hopgym.envs.protocols.tag_parsing import (
     THINK_CLOSE,
     THINK_OPEN,
     ActionTags,
-    TagMatch,
     clean_answer,
     last_boxed_content,
 )
@@ -47,15 +46,15 @@ class ReSearchProtocol(TagProtocol):
         " <answer> \\boxed{answer} </answer>.]\n"
     )
 
-    def interpret_answer(self, found: TagMatch) -> ParsedAction:
-        boxed = last_boxed_content(found.content)
+    def interpret_answer(self, content: str, notes: tuple[str, ...]) -> ParsedAction:
+        boxed = last_boxed_content(content)
         if boxed is not None:
-            return clean_answer(boxed, found.notes)
-        if "\\boxed" in found.content:
+            return clean_answer(boxed, notes)
+        if "\\boxed" in content:
             note = "\\boxed without balanced braces in the answer; using the whole answer text"
         else:
             note = "no \\boxed{} in the answer; using the whole answer text"
-        return clean_answer(found.content, (*found.notes, note))
+        return clean_answer(content, (*notes, note))
 
     def format_passages(self, passages: Sequence[Passage]) -> str:
         """Each passage's ``contents`` plus a blank line, all stripped, as ReSearch's ``batch_search``."""

@@ -19,6 +19,11 @@ _OBSERVATION_TAGS = ("<information>", "</information>")
 _STOP: tuple[str, ...] = ("</search>", "</answer>")
 
 
+def _doc_line(i: int, passage: Passage) -> str:
+    title, _, text = passage.contents.partition("\n")
+    return f"Doc {i}(Title: {title}) {text}\n"
+
+
 @dataclass(frozen=True)
 class SearchR1Protocol(TagProtocol):
     """Search-R1 (PeterGriffinJin/Search-R1) tags.
@@ -45,11 +50,15 @@ class SearchR1Protocol(TagProtocol):
 
     def format_passages(self, passages: Sequence[Passage]) -> str:
         """``Doc {i}(Title: {first line of contents}) {rest}`` lines, as Search-R1's ``_passages2string``."""
-        lines = []
-        for i, passage in enumerate(passages, start=1):
-            title, _, text = passage.contents.partition("\n")
-            lines.append(f"Doc {i}(Title: {title}) {text}\n")
-        return "".join(lines)
+        # With a one-line title, contents' first line is the quoted title and the rest is the text.
+        return "".join(
+            [
+                f'Doc {i}(Title: "{p.title}") {p.text}\n'
+                if p.title and "\n" not in p.title
+                else _doc_line(i, p)
+                for i, p in enumerate(passages, start=1)
+            ]
+        )
 
     def wrap_observation(self, body: str) -> str:
         """``\\n\\n<information>{body stripped}</information>\\n\\n`` (``execute_predictions``)."""

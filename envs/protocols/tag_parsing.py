@@ -6,9 +6,10 @@ the environment.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from hopgym.envs.protocols.base import MAX_QUERY_CHARS
 from hopgym.types import ParsedAction
@@ -20,9 +21,11 @@ __all__ = [
     "TagMatch",
     "clean_answer",
     "clean_query",
+    "compile_plain_turn",
     "drop_think_blocks",
     "find_first_action",
     "last_boxed_content",
+    "no_action_reason",
 ]
 
 THINK_OPEN = "<think>"
@@ -38,8 +41,7 @@ class ActionTags:
     close: str
 
 
-@dataclass(frozen=True)
-class TagMatch:
+class TagMatch(NamedTuple):
     """The action that won: its kind, raw content (unstripped) and recoverable oddities."""
 
     kind: Literal["search", "answer"]
@@ -70,7 +72,31 @@ def drop_think_blocks(text: str) -> str:
     return "".join(parts)
 
 
-def _no_action_reason(tags: Sequence[ActionTags]) -> str:
+def compile_plain_turn(tags: Sequence[ActionTags], *, drop_think: bool) -> re.Pattern[str] | None:
+    """A pattern that ``fullmatch``es the common, plain turns, for which the parse result is known at once.
+
+    A plain turn has no ``<`` outside complete ``<think>...</think>`` blocks without ``<`` inside (with
+    ``drop_think``; without it, bare ``<think>``/``</think>`` tags), except at most one action: an opening
+    tag, content without ``<``, and the matching closing tag. After dropping think blocks such a turn holds
+    no tag but that one action, so ``find_first_action`` would return ``TagMatch(kind, content, ())`` (group
+    ``i + 1`` holds the content of ``tags[i]``), or the no-action invalid when no group matched. Any other
+    turn does not match and takes the general path. All quantifiers are possessive and every alternative
+    starts with a different character class, so matching is linear. None when a tag does not start with its
+    only ``<`` (the fast path would not be exact).
+    """
+    if any(tag.count("<") != 1 or not tag.startswith("<") for t in tags for tag in (t.open, t.close)):
+        return None
+    text = "[^<]++"
+    if drop_think:
+        neutral = f"(?:{text}|{re.escape(THINK_OPEN)}[^<]*+{re.escape(THINK_CLOSE)})*+"
+    else:
+        neutral = f"(?:{text}|{re.escape(THINK_OPEN)}|{re.escape(THINK_CLOSE)})*+"
+    actions = "|".join(f"{re.escape(t.open)}([^<]*+){re.escape(t.close)}" for t in tags)
+    return re.compile(f"{neutral}(?:(?:{actions}){neutral})?")
+
+
+def no_action_reason(tags: Sequence[ActionTags]) -> str:
+    """The invalid reason of a turn without any action tag."""
     forms = " or ".join(f"{t.open}...{t.close}" for t in tags)
     return f"no action: expected {forms}"
 
@@ -113,7 +139,7 @@ def find_first_action(
             return ParsedAction.invalid(f"unclosed {tag.open} tag: no {tag.close} follows it")
         if stray:
             return ParsedAction.invalid(f"{closers[0][1].close} without a matching opening tag")
-        return ParsedAction.invalid(_no_action_reason(tags))
+        return ParsedAction.invalid(no_action_reason(tags))
 
     if stray:
         notes.append(f"ignored {stray} closing tag(s) that had no opening tag")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -12,8 +13,10 @@ from hopgym.envs.protocols.tag_parsing import (
     TagMatch,
     clean_answer,
     clean_query,
+    compile_plain_turn,
     drop_think_blocks,
     find_first_action,
+    no_action_reason,
 )
 from hopgym.types import ParsedAction
 
@@ -33,11 +36,35 @@ class TagProtocol(TemplatedProtocol):
     forbidden_inside: ClassVar[tuple[str, ...]]
     #: Drop complete ``<think>...</think>`` blocks before looking for actions.
     drop_think: ClassVar[bool] = True
+    # Set per subclass from the two above: the plain-turn pattern and the no-action result it implies.
+    _plain_turn: ClassVar[re.Pattern[str] | None] = None
+    _no_action: ClassVar[ParsedAction]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        tags = getattr(cls, "action_tags", None)
+        if tags is not None:
+            cls._plain_turn = compile_plain_turn(tags, drop_think=cls.drop_think)
+            cls._no_action = ParsedAction.invalid(no_action_reason(tags))
 
     def parse(self, text: str) -> ParsedAction:
         """Interpret one turn (see the class docstring); never raises."""
         if not isinstance(text, str):
             return ParsedAction.invalid(f"turn is not text but {type(text).__name__}")
+        # Most turns are plain (reasoning, then one well-formed action): one linear regex match settles them
+        # with the result the general path below would give (see compile_plain_turn).
+        plain = self._plain_turn.fullmatch(text) if self._plain_turn is not None else None
+        if plain is not None:
+            index = plain.lastindex
+            if index is None:
+                return self._no_action
+            if self.action_tags[index - 1].kind == "search":
+                return self.interpret_search(plain.group(index), ())
+            return self.interpret_answer(plain.group(index), ())
+        return self.parse_general(text)
+
+    def parse_general(self, text: str) -> ParsedAction:
+        """``parse`` without the plain-turn shortcut (for any turn; the tests check both agree)."""
         found = find_first_action(
             drop_think_blocks(text) if self.drop_think else text,
             self.action_tags,
@@ -46,14 +73,16 @@ class TagProtocol(TemplatedProtocol):
         if not isinstance(found, TagMatch):
             return found
         if found.kind == "search":
-            return self.interpret_search(found)
-        return self.interpret_answer(found)
+            return self.interpret_search(found.content, found.notes)
+        return self.interpret_answer(found.content, found.notes)
 
-    def interpret_search(self, found: TagMatch) -> ParsedAction:
-        return clean_query(found.content, found.notes)
+    def interpret_search(self, content: str, notes: tuple[str, ...]) -> ParsedAction:
+        """The search for the winning action's raw ``content`` (``notes``: oddities found so far)."""
+        return clean_query(content, notes)
 
-    def interpret_answer(self, found: TagMatch) -> ParsedAction:
-        return clean_answer(found.content, found.notes)
+    def interpret_answer(self, content: str, notes: tuple[str, ...]) -> ParsedAction:
+        """The answer for the winning action's raw ``content`` (``notes``: oddities found so far)."""
+        return clean_answer(content, notes)
 
     def render_search(self, query: str) -> str:
         """``<search> query </search>``."""

@@ -44,12 +44,16 @@ def extract_last_answer(response: str) -> str | None:
     Spans are matched left to right and non-greedily, so ``<answer> a <answer> b </answer>`` is one span whose
     content is ``a <answer> b``.
     """
-    last: tuple[int, int] | None = None
-    for span in find_spans(response, _ANSWER_OPEN, _ANSWER_CLOSE):
-        last = span
-    if last is None:
-        return None
-    return response[last[0] + len(_ANSWER_OPEN) : last[1] - len(_ANSWER_CLOSE)].strip()
+    # find_spans inlined: this runs at the end of every Search-R1 episode.
+    content: str | None = None
+    start = response.find(_ANSWER_OPEN)
+    while start >= 0:
+        close = response.find(_ANSWER_CLOSE, start + len(_ANSWER_OPEN))
+        if close < 0:
+            break
+        content = response[start + len(_ANSWER_OPEN) : close]
+        start = response.find(_ANSWER_OPEN, close + len(_ANSWER_CLOSE))
+    return None if content is None else content.strip()
 
 
 def extract_first_answer(response: str) -> str | None:

@@ -17,7 +17,10 @@ _SPECIAL_ANSWERS = frozenset({"yes", "no", "noanswer"})
 def em_score(prediction: str, golds: Sequence[str]) -> float:
     """1.0 when the normalized prediction equals some normalized golden answer."""
     normalized = normalize_answer(prediction)
-    return 1.0 if any(normalize_answer(gold) == normalized for gold in golds) else 0.0
+    for gold in golds:  # a loop, not any(<generator>): this runs at the end of every episode
+        if normalize_answer(gold) == normalized:
+            return 1.0
+    return 0.0
 
 
 def sub_em_score(prediction: str, golds: Sequence[str]) -> float:

@@ -18,7 +18,10 @@ __all__ = ["search_r1_reward", "search_r1_score", "search_r1_sub_reward"]
 
 def search_r1_score(response: str, golds: Sequence[str], *, sub: bool = False) -> float:
     """EM (or substring EM with ``sub``) of the last ``<answer>`` span's content; 0.0 without one."""
-    answer = extract_last_answer(response)
+    return _score(extract_last_answer(response), golds, sub=sub)
+
+
+def _score(answer: str | None, golds: Sequence[str], *, sub: bool) -> float:
     if answer is None:
         return 0.0
     return sub_em_score(answer, golds) if sub else em_score(answer, golds)
@@ -26,9 +29,8 @@ def search_r1_score(response: str, golds: Sequence[str], *, sub: bool = False) -
 
 def _result(inp: RewardInput, *, sub: bool) -> RewardResult:
     answer = extract_last_answer(inp.response)
-    has_answer = answer is not None
-    score = search_r1_score(inp.response, inp.golden_answers, sub=sub)
-    return RewardResult(score, {"has_answer": float(has_answer), "sub_em" if sub else "em": score})
+    score = _score(answer, inp.golden_answers, sub=sub)
+    return RewardResult(score, {"has_answer": float(answer is not None), "sub_em" if sub else "em": score})
 
 
 def search_r1_reward(inp: RewardInput, /) -> RewardResult:
