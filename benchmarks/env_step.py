@@ -10,8 +10,12 @@ hopgym step with the Search-R1 protocol, its default reward, and a retriever tha
 result, so both sides do the same work on the same turn and neither pays for a search.
 
 Three actions (a search, an answer, an invalid turn), each measured as 256 steps in sequence and as 256 steps
-gathered concurrently (``asyncio.gather``, one env per step); Search-R1 has no concurrency, so both rows are
-compared with its per-turn cost. Rounds interleave the candidates; figures are medians over rounds.
+gathered concurrently (``asyncio.gather``, one env per step). Both rows are compared with Search-R1's cost for
+one turn at a time, and the gathered row also with Search-R1's whole batch at once. Gathering wraps every
+coroutine in a Task, whose cost the script measures on empty coroutines and prints: the rollout engine runs
+each episode as one task that awaits its steps in turn, so a rollout pays that cost once an episode, not once
+a step. Rounds interleave the candidates; figures are medians over rounds. An answer turn also pays for the
+episode's EM reward on both sides (hopgym scores inside ``step``; Search-R1 scores later, in its reward manager).
 
     python benchmarks/env_step.py [--rounds 30] [--batch 256] [--out env-step.json]
 
