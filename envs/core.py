@@ -122,9 +122,8 @@ class AsyncSearchQAEnv:
         if reward is None:
             reward = self.protocol.default_reward
         self.reward_fn = get_reward(reward) if isinstance(reward, str) else reward
-        self._cap = ObservationCap(
-            self.config.max_observation_chars, self.config.max_observation_tokens, count_tokens
-        )
+        limits = (self.config.max_observation_chars, self.config.max_observation_tokens)
+        self._cap = ObservationCap(*limits, count_tokens) if limits != (None, None) else None
         self._close_retriever = close_retriever
         self._closed = False
         self._np_random: np.random.Generator | None = None
@@ -195,7 +194,9 @@ class AsyncSearchQAEnv:
             assert parsed.query is not None
             (passages,) = await self.retriever.search([parsed.query], self.config.top_k)
             passage_ids = [p.id for p in passages]
-            body, obs_cut = self._cap.apply(protocol.format_passages(passages))
+            body = protocol.format_passages(passages)
+            if self._cap is not None:
+                body, obs_cut = self._cap.apply(body)
             observation = protocol.wrap_observation(body)
             self._num_searches += 1
         elif kind == "answer":
