@@ -1,9 +1,14 @@
-"""The retriever server: one FastAPI app answering every seed project's request shape.
+"""The retriever server: one ASGI app answering every seed project's request shape.
 
 ``create_app(retriever, config)`` serves any :class:`Retriever` (tests pass one directly; ``hopgym
 serve-retriever`` opens an index). Requests go through a :class:`MicroBatchingRetriever`, so concurrent
-clients share batched backend calls. Request and response shapes are in :mod:`server_schemas`.
-Needs the ``server`` extra (fastapi, uvicorn, prometheus-client), imported only when an app is built.
+clients share batched backend calls. Request and response shapes are in :mod:`server.schemas`.
+
+The app is a plain ASGI callable rather than a web framework's: per request it reads the body, parses it
+(orjson when installed), runs the search and writes one JSON body, which is most of what a small BM25
+search costs. Every request's work is bounded: body bytes, queries, k, queries x k, response bytes, the
+time to send the body (and, under uvicorn with httptools, the headers), and the backend's time.
+Needs the ``server`` extra (uvicorn, prometheus-client), imported only when an app is built.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from types import SimpleNamespace
+from typing import Any
 
 from hopgym.errors import ConfigError, RetrieverError, RetrieverTimeout, RetrieverUnavailable, require
 from hopgym.retrievers.base import Retriever
@@ -35,43 +41,65 @@ from hopgym.retrievers.server.schemas import (
     search_response,
 )
 from hopgym.retrievers.wrappers.batching import MicroBatchingRetriever
-from hopgym.retrievers.wrappers.timeout import TimeoutRetriever
 from hopgym.types import Passage
 
-if TYPE_CHECKING:
-    from fastapi import FastAPI, Request
-    from starlette.responses import Response
-
-__all__ = ["ServerConfig", "create_app", "running_server"]
+__all__ = ["RetrieverApp", "ServerConfig", "create_app", "running_server", "uvicorn_config"]
 
 logger = logging.getLogger(__name__)
 
 _ENDPOINTS = ("/retrieve", "/search", "/batch_search", "/queries", "/health", "/metrics")
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+_JSON_HEADERS = [(b"content-type", b"application/json")]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Parser = Callable[[Any, Limits], SearchRequest]
+Shaper = Callable[[SearchRequest, list[list[Passage]]], Any]
+
+_ROUTES: dict[str, tuple[Parser, Shaper]] = {
+    "/retrieve": (parse_retrieve, retrieve_response),
+    "/search": (parse_search, search_response),
+    "/batch_search": (parse_batch_search, batch_search_response),
+    "/queries": (parse_queries, queries_response),
+}
 
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """Server limits and batching. ``token`` set: every endpoint but ``/health`` needs ``Bearer <token>``."""
+    """Server limits and batching. ``token`` set: every endpoint but ``/health`` needs ``Bearer <token>``.
+
+    ``max_results`` bounds queries x k of one request and ``max_response_bytes`` its JSON answer (both 413).
+    ``header_timeout_s`` is how long a connection may take to send a request's headers (it is then closed;
+    needs httptools), ``body_timeout_s`` how long to send its body (408), ``timeout_s`` the backend's time
+    per request (504).
+    """
 
     token: str | None = None
     max_k: int = 1000
     max_queries: int = 10_000
+    max_results: int = 20_000
     max_body_bytes: int = 8 * 1024 * 1024
+    max_response_bytes: int = 32 * 1024 * 1024
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
     batching: bool = True
     max_batch_size: int = 64
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0
     max_concurrency: int = 2
     timeout_s: float | None = 60.0
 
     def __post_init__(self) -> None:
-        for name in ("max_k", "max_queries", "max_body_bytes", "max_batch_size", "max_concurrency"):
+        for name in (
+            "max_k",
+            "max_queries",
+            "max_results",
+            "max_body_bytes",
+            "max_response_bytes",
+            "max_batch_size",
+            "max_concurrency",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}={value!r} is invalid: use an integer >= 1")
@@ -83,6 +111,14 @@ class ServerConfig:
             raise ConfigError(
                 f"max_wait_ms={self.max_wait_ms!r} is invalid: use a number of milliseconds >= 0"
             )
+        for name in ("header_timeout_s", "body_timeout_s"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (math.isfinite(value) and value > 0)
+            ):
+                raise ConfigError(f"{name}={value!r} is invalid: use seconds > 0")
         if self.timeout_s is not None and not (math.isfinite(self.timeout_s) and self.timeout_s > 0):
             raise ConfigError(
                 f"timeout_s={self.timeout_s!r} is invalid: use seconds > 0, or None for no limit"
@@ -92,7 +128,7 @@ class ServerConfig:
 
     @property
     def limits(self) -> Limits:
-        return Limits(max_k=self.max_k, max_queries=self.max_queries)
+        return Limits(max_k=self.max_k, max_queries=self.max_queries, max_results=self.max_results)
 
 
 class _Metrics:
@@ -126,140 +162,233 @@ class _Metrics:
         self.pending = prometheus.Gauge(
             "hopgym_retriever_pending_queries", "queries waiting for a backend call", registry=self.registry
         )
+        # labels() hashes and locks on every call; the children are looked up once per label set.
+        self._counted: dict[tuple[str, int], Any] = {}
+        self._timed: dict[str, Any] = {}
+
+    def record(self, endpoint: str, status: int, seconds: float) -> None:
+        counter = self._counted.get((endpoint, status))
+        if counter is None:
+            counter = self._counted[endpoint, status] = self.requests.labels(endpoint, str(status))
+        counter.inc()
+        timer = self._timed.get(endpoint)
+        if timer is None:
+            timer = self._timed[endpoint] = self.latency.labels(endpoint)
+        timer.observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         prometheus: Any = require("prometheus_client", extra="server")
         return prometheus.generate_latest(self.registry), prometheus.CONTENT_TYPE_LATEST
 
 
-class _MetricsMiddleware:
-    """Counts every request (refusals included) by endpoint and status, and times it."""
+def _json_loader() -> Callable[[bytes], Any]:
+    try:
+        import orjson
+    except ImportError:  # the stdlib parser: slower, same answers and errors
+        return json.loads
+    loads: Callable[[bytes], Any] = orjson.loads
+    return loads
 
-    def __init__(self, app: ASGIApp, metrics: _Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
+
+def _parse_json(loads: Callable[[bytes], Any], body: bytes) -> Any:
+    try:
+        return loads(body)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers both parsers' decode errors, bad UTF-8 and integers over Python's 4300 digits;
+        # orjson refuses nesting deeper than 1024, the stdlib parser runs out of stack (RecursionError).
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise RequestError(400, "malformed JSON", reason) from None
+
+
+def _dump(payload: Any) -> bytes:
+    # What FastAPI's JSONResponse (Search-R1's server) writes, byte for byte: compact, UTF-8, no NaN.
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+class _Disconnected(Exception):
+    """The client went away before its request body arrived: nobody to answer."""
+
+
+class RetrieverApp:
+    """The ASGI app; ``state`` holds ``retriever``, ``batcher`` (None without batching), ``metrics``, ``config``."""
+
+    def __init__(self, retriever: Retriever, config: ServerConfig, *, close_retriever: bool) -> None:
+        self.config = config
+        self._limits = config.limits
+        self._metrics = _Metrics()
+        self._loads = _json_loader()
+        self._retriever = retriever
+        self._close_retriever = close_retriever
+        self._name = type(retriever).__name__
+        self._backend: Retriever = retriever
+        self._batcher: MicroBatchingRetriever | None = None
+        if config.batching:
+            batcher = MicroBatchingRetriever(
+                retriever,
+                max_batch_size=config.max_batch_size,
+                max_wait_ms=config.max_wait_ms,
+                max_concurrency=config.max_concurrency,
+                on_batch=self._metrics.batch_size.observe,
+                close_inner=False,
+            )
+            self._backend = self._batcher = batcher
+            self._metrics.pending.set_function(lambda: batcher.pending_queries)
+        self._token = config.token.encode() if config.token is not None else None
+        self.state = SimpleNamespace(
+            retriever=retriever, batcher=self._batcher, metrics=self._metrics, config=config
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope.get("path", "")
-        endpoint = path if path in _ENDPOINTS else "other"
-        status = 500
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        # Websockets are not served: returning without accepting makes the server refuse the upgrade.
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.aclose()
+                except Exception as exc:
+                    logger.exception("closing the retriever failed")
+                    await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def aclose(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.aclose()
+        if self._close_retriever:
+            await self._retriever.aclose()
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        path: str = scope["path"]
+        status = 500
         try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            self.metrics.requests.labels(endpoint, str(status)).inc()
-            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
-
-
-async def _read_json(request: Request, max_bytes: int) -> Any:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise RequestError(
-            413, "request too large", f"{declared} bytes; this server takes at most {max_bytes}"
-        )
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > max_bytes:
-            raise RequestError(
-                413, "request too large", f"over {max_bytes} bytes; send fewer or shorter queries"
+            try:
+                status, body, headers = await self._respond(scope, path, receive)
+            except RequestError as error:
+                status, body = error.status, _dump(error.body())
+                headers = (
+                    [*_JSON_HEADERS, (b"www-authenticate", b"Bearer")] if status == 401 else _JSON_HEADERS
+                )
+            except _Disconnected:
+                status = 499  # nginx's "client closed request": counted, not answered, not an error
+                logger.debug("%s %s: the client disconnected before sending its body", scope["method"], path)
+                return
+            except Exception as exc:  # a server bug or MemoryError: still a JSON answer, and serving goes on
+                logger.exception("%s %s failed", scope["method"], path)
+                status = 500
+                body = _dump({"error": "internal error", "detail": f"{type(exc).__name__}: {exc}"})
+                headers = _JSON_HEADERS
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [*headers, (b"content-length", str(len(body)).encode())],
+                }
             )
-    try:
-        return json.loads(chunks)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RequestError(400, "malformed JSON", str(exc)) from None
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            self._metrics.record(
+                path if path in _ENDPOINTS else "other", status, time.perf_counter() - started
+            )
 
-
-def create_app(
-    retriever: Retriever, config: ServerConfig | None = None, *, close_retriever: bool = False
-) -> FastAPI:
-    """A FastAPI app serving ``retriever``; it closes ``retriever`` at shutdown if ``close_retriever``."""
-    fastapi: Any = require("fastapi", extra="server", purpose="the retriever server")
-    from starlette.exceptions import HTTPException as StarletteHTTPException
-    from starlette.responses import JSONResponse
-
-    cfg = config or ServerConfig()
-    metrics = _Metrics()
-    limits = cfg.limits
-    backend: Retriever = retriever
-    batcher: MicroBatchingRetriever | None = None
-    if cfg.batching:
-        batcher = MicroBatchingRetriever(
-            retriever,
-            max_batch_size=cfg.max_batch_size,
-            max_wait_ms=cfg.max_wait_ms,
-            max_concurrency=cfg.max_concurrency,
-            on_batch=metrics.batch_size.observe,
-            close_inner=False,
+    async def _respond(
+        self, scope: Scope, path: str, receive: Receive
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        method = scope["method"]
+        route = _ROUTES.get(path)
+        if route is not None and method == "POST":
+            self._authorize(scope)
+            parse, shape = route
+            request = parse(_parse_json(self._loads, await self._read_body(scope, receive)), self._limits)
+            results = await self._search(request)
+            return 200, self._encode(shape(request, results), request), _JSON_HEADERS
+        if path == "/health" and method in ("GET", "HEAD"):
+            health = {"status": "healthy", "retriever": self._name, "batching": self._batcher is not None}
+            return 200, _dump(health), _JSON_HEADERS
+        if path == "/metrics" and method in ("GET", "HEAD"):
+            self._authorize(scope)
+            payload, content_type = self._metrics.render()
+            return 200, payload, [(b"content-type", content_type.encode())]
+        endpoints = (
+            "the endpoints are POST /retrieve, /search, /batch_search, /queries and GET /health, /metrics"
         )
-        backend = batcher
-        metrics.pending.set_function(lambda: batcher.pending_queries)
-    if cfg.timeout_s is not None:
-        backend = TimeoutRetriever(backend, cfg.timeout_s, name=type(retriever).__name__, close_inner=False)
-    name = type(retriever).__name__
+        if route is None and path not in _ENDPOINTS:
+            return (
+                404,
+                _dump({"error": "Not Found", "detail": f"{method} {path}: {endpoints}"}),
+                _JSON_HEADERS,
+            )
+        allow = b"POST" if route is not None else b"GET, HEAD"
+        body = _dump({"error": "Method Not Allowed", "detail": f"{method} {path}: {endpoints}"})
+        return 405, body, [*_JSON_HEADERS, (b"allow", allow)]
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
-        yield
-        if batcher is not None:
-            await batcher.aclose()
-        if close_retriever:
-            await retriever.aclose()
-
-    app = fastapi.FastAPI(title="hopgym retriever", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.retriever = retriever
-    app.state.batcher = batcher
-    app.state.metrics = metrics
-    app.state.config = cfg
-
-    def error_response(error: RequestError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-        return JSONResponse(error.body(), status_code=error.status, headers=headers)
-
-    async def on_request_error(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestError)
-        return error_response(exc)
-
-    async def on_http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        return JSONResponse(
-            {
-                "error": exc.detail if isinstance(exc.detail, str) else f"HTTP {exc.status_code}",
-                "detail": f"{request.method} {request.url.path}: the endpoints are POST /retrieve, /search, "
-                "/batch_search, /queries and GET /health, /metrics",
-            },
-            status_code=exc.status_code,
-            headers=exc.headers,
-        )
-
-    app.add_exception_handler(RequestError, on_request_error)
-    app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_middleware(_MetricsMiddleware, metrics=metrics)
-
-    def authorize(request: Request) -> None:
-        if cfg.token is None:
+    def _authorize(self, scope: Scope) -> None:
+        if self._token is None:
             return
-        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            credentials.strip().encode(), cfg.token.encode()
-        ):
+        credentials = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, credentials = value.partition(b" ")
+                if scheme.lower() != b"bearer":
+                    credentials = b""
+                break
+        if not credentials or not hmac.compare_digest(credentials.strip(), self._token):
             raise RequestError(401, "unauthorized", "send the header 'Authorization: Bearer <token>'")
 
-    async def run(search_request: SearchRequest) -> list[list[Passage]]:
-        if batcher is None:
-            metrics.batch_size.observe(len(search_request.queries))
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.config.max_body_bytes
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > limit:
+                    raise RequestError(
+                        413, "request too large", f"{int(value)} bytes; this server takes at most {limit}"
+                    )
+                break
+        chunks: list[bytes] = []
+        size = 0
+        # One deadline for the whole body: a client sending a byte a second must not hold a request.
         try:
-            results = await backend.search(search_request.queries, search_request.k)
+            async with asyncio.timeout(self.config.body_timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _Disconnected
+                    chunk: bytes = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        raise RequestError(
+                            413, "request too large", f"over {limit} bytes; send fewer or shorter queries"
+                        )
+                    if not message.get("more_body", False):
+                        if not chunks:
+                            return chunk
+                        chunks.append(chunk)
+                        return b"".join(chunks)
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise RequestError(
+                408,
+                "request timeout",
+                f"the request body did not arrive within {self.config.body_timeout_s:g} s (body_timeout_s)",
+            ) from None
+
+    async def _search(self, request: SearchRequest) -> list[list[Passage]]:
+        if self._batcher is None:
+            self._metrics.batch_size.observe(len(request.queries))
+        deadline = asyncio.timeout(self.config.timeout_s)
+        try:
+            async with deadline:
+                results = await self._backend.search(request.queries, request.k)
         except RetrieverTimeout as exc:
             raise RequestError(504, "retriever timeout", str(exc)) from exc
         except RetrieverUnavailable as exc:
@@ -269,47 +398,118 @@ def create_app(
         except RetrieverError as exc:
             logger.exception("retriever failed")
             raise RequestError(500, "retriever failed", str(exc)) from exc
+        except TimeoutError as exc:
+            if deadline.expired():
+                raise RequestError(
+                    504,
+                    "retriever timeout",
+                    f"{self._name} did not answer {len(request.queries)} queries within "
+                    f"{self.config.timeout_s:g} s; raise the timeout or check that the backend is not "
+                    "overloaded",
+                ) from None
+            logger.exception("retriever raised an unexpected error")
+            raise RequestError(500, "retriever failed", f"{type(exc).__name__}: {exc}") from exc
         except Exception as exc:  # a backend bug: still a JSON answer, and the server keeps serving
             logger.exception("retriever raised an unexpected error")
             raise RequestError(500, "retriever failed", f"{type(exc).__name__}: {exc}") from exc
-        metrics.queries.inc(len(search_request.queries))
+        self._metrics.queries.inc(len(request.queries))
         return results
 
-    Parser = Callable[[Any, Limits], SearchRequest]
-    Shaper = Callable[[SearchRequest, list[list[Passage]]], Any]
+    def _encode(self, payload: Any, request: SearchRequest) -> bytes:
+        limit = self.config.max_response_bytes
+        try:
+            body = _dump(payload)
+        except ValueError as exc:  # a NaN or infinite score: JSON has no such number
+            logger.error("unencodable response: %s", exc)
+            raise RequestError(
+                500, "retriever failed", f"the answer cannot be written as JSON: {exc}"
+            ) from None
+        if len(body) > limit:
+            raise RequestError(
+                413,
+                "response too large",
+                f"the answer to {len(request.queries)} queries x k={request.k} is {len(body)} bytes; this "
+                f"server sends at most {limit} (max_response_bytes): ask for fewer queries or a smaller k",
+            )
+        return body
 
-    def search_endpoint(parse: Parser, shape: Shaper) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            authorize(request)
-            search_request = parse(await _read_json(request, cfg.max_body_bytes), limits)
-            return JSONResponse(shape(search_request, await run(search_request)))
 
-        return endpoint
+def create_app(
+    retriever: Retriever, config: ServerConfig | None = None, *, close_retriever: bool = False
+) -> RetrieverApp:
+    """An ASGI app serving ``retriever``; it closes ``retriever`` at shutdown if ``close_retriever``."""
+    return RetrieverApp(retriever, config or ServerConfig(), close_retriever=close_retriever)
 
-    routes: list[tuple[str, Parser, Shaper]] = [
-        ("/retrieve", parse_retrieve, retrieve_response),
-        ("/search", parse_search, search_response),
-        ("/batch_search", parse_batch_search, batch_search_response),
-        ("/queries", parse_queries, queries_response),
-    ]
-    # Plain Starlette routes: the endpoints parse bodies themselves, for exact error bodies and size limits.
-    for path, parse, shape in routes:
-        app.add_route(path, search_endpoint(parse, shape), methods=["POST"])
 
-    async def health(_request: Request) -> Response:
-        return JSONResponse({"status": "healthy", "retriever": name, "batching": batcher is not None})
+def _header_deadline_protocol(timeout_s: float) -> Any:
+    """uvicorn's httptools protocol, closing a connection whose request headers take over ``timeout_s``.
 
-    async def metrics_endpoint(request: Request) -> Response:
-        authorize(request)
-        payload, content_type = metrics.render()
-        from starlette.responses import Response as PlainResponse
+    uvicorn bounds idle keep-alive connections but not a request's headers: a client sending a byte a
+    second would hold a connection forever. None if httptools is missing (uvicorn then uses h11).
+    """
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return None
 
-        return PlainResponse(payload, media_type=content_type)
+    class HeaderDeadlineProtocol(HttpToolsProtocol):
+        _header_timer: asyncio.TimerHandle | None = None
 
-    app.add_route("/health", health, methods=["GET"])
-    app.add_route("/metrics", metrics_endpoint, methods=["GET"])
-    built: FastAPI = app
-    return built
+        def _arm(self) -> None:
+            self._disarm()
+            self._header_timer = self.loop.call_later(timeout_s, self._headers_too_slow)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _headers_too_slow(self) -> None:
+            self._header_timer = None
+            if not self.transport.is_closing():
+                logger.info("closing a connection that sent no complete request headers in %g s", timeout_s)
+                self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def on_headers_complete(self) -> None:
+            self._disarm()
+            super().on_headers_complete()
+
+        def on_response_complete(self) -> None:
+            pipelined = bool(self.pipeline)  # a queued request already has its headers
+            super().on_response_complete()
+            if not pipelined and not self.transport.is_closing():
+                self._arm()
+
+    return HeaderDeadlineProtocol
+
+
+def uvicorn_config(
+    app: RetrieverApp, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+) -> Any:
+    """The uvicorn settings the server runs with (``hopgym serve-retriever`` and :func:`running_server`)."""
+    uvicorn: Any = require("uvicorn", extra="server", purpose="serving the retriever")
+    protocol = _header_deadline_protocol(app.config.header_timeout_s)
+    if protocol is None:
+        logger.warning("httptools is not installed: slow request headers are not timed out")
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol or "auto",
+        log_level=log_level,
+        access_log=False,
+        proxy_headers=False,  # client addresses are never used; the middleware would cost every request
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -325,15 +525,13 @@ async def running_server(app: Any, *, host: str = "127.0.0.1", port: int = 0) ->
         def capture_signals(self) -> Any:
             yield
 
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
+    if isinstance(app, RetrieverApp):
+        config = uvicorn_config(app, host=host, port=port)
+    else:
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
+            timeout_graceful_shutdown=5,
+        )  # fmt: skip
     server = QuietServer(config)
 
     async def serve() -> None:

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hopgym.types import Passage
@@ -62,8 +62,11 @@ class RequestError(Exception):
 
 @dataclass(frozen=True)
 class Limits:
+    """What one request may ask: ``max_results`` bounds queries x k, the passages a response may hold."""
+
     max_k: int
     max_queries: int
+    max_results: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,18 @@ def _k(body: Mapping[str, Any], field: str, default: int, limits: Limits) -> int
     return value
 
 
+def _bounded(queries: tuple[str, ...], k: int, field: str, limits: Limits) -> SearchRequest:
+    # queries x k, not each alone: 300 queries x k=1000 is a small body but a 100 MB answer.
+    if len(queries) * k > limits.max_results:
+        raise RequestError(
+            413,
+            "too many results",
+            f"{len(queries)} queries x {field}={k} = {len(queries) * k} passages; this server returns at "
+            f"most {limits.max_results} per request (max_results): send fewer queries or a smaller {field}",
+        )
+    return SearchRequest(queries, k, False)
+
+
 def _flag(body: Mapping[str, Any], field: str) -> bool:
     value = body.get(field, False)
     if value is None:
@@ -134,9 +149,8 @@ def parse_retrieve(body: Any, limits: Limits) -> SearchRequest:
         queries = (data["query"],)
     else:
         raise _invalid("missing 'queries' (a list of strings) or 'query' (a string)")
-    return SearchRequest(
-        queries, _k(data, "topk", DEFAULT_RETRIEVE_TOPK, limits), _flag(data, "return_scores")
-    )
+    request = _bounded(queries, _k(data, "topk", DEFAULT_RETRIEVE_TOPK, limits), "topk", limits)
+    return replace(request, scores=_flag(data, "return_scores"))
 
 
 def parse_search(body: Any, limits: Limits) -> SearchRequest:
@@ -147,7 +161,8 @@ def parse_search(body: Any, limits: Limits) -> SearchRequest:
         raise _invalid(f"'query' must be a string, got {type(query).__name__}")
     if not query.strip():
         raise RequestError(400, "empty query", "Query content cannot be empty")
-    return SearchRequest((query,), _k(data, "top_n", DEFAULT_TOP_N, limits), _flag(data, "return_score"))
+    request = _bounded((query,), _k(data, "top_n", DEFAULT_TOP_N, limits), "top_n", limits)
+    return replace(request, scores=_flag(data, "return_score"))
 
 
 def parse_batch_search(body: Any, limits: Limits) -> SearchRequest:
@@ -156,7 +171,8 @@ def parse_batch_search(body: Any, limits: Limits) -> SearchRequest:
     if "query" not in data:
         raise _invalid("missing 'query' (a list of strings)")
     queries = _query_list(data["query"], "query", limits)
-    return SearchRequest(queries, _k(data, "top_n", DEFAULT_TOP_N, limits), _flag(data, "return_score"))
+    request = _bounded(queries, _k(data, "top_n", DEFAULT_TOP_N, limits), "top_n", limits)
+    return replace(request, scores=_flag(data, "return_score"))
 
 
 def parse_queries(body: Any, limits: Limits) -> SearchRequest:
@@ -164,9 +180,8 @@ def parse_queries(body: Any, limits: Limits) -> SearchRequest:
     data = _object(body)
     if "queries" not in data:
         raise _invalid("missing 'queries' (a list of strings)")
-    return SearchRequest(
-        _query_list(data["queries"], "queries", limits), _k(data, "k", DEFAULT_R1_K, limits), False
-    )
+    queries = _query_list(data["queries"], "queries", limits)
+    return _bounded(queries, _k(data, "k", DEFAULT_R1_K, limits), "k", limits)
 
 
 def document(passage: Passage) -> dict[str, str]:

@@ -1,10 +1,13 @@
 """Micro-batching: many concurrent ``search()`` calls become a few batched backend calls.
 
 Hundreds of episodes each asking one query at a time would cost one backend call per query; batched
-backends (bm25s, FAISS, a GPU encoder, a remote server) are far cheaper per query in batches. Requests with
-the same ``k`` are queued. A queue is sent at once when no backend call is in flight (a lone query never
-waits); otherwise when it holds ``max_batch_size`` queries or its oldest request has waited ``max_wait_ms``,
-and, while every backend slot is busy, as soon as a slot frees up. So under load batches grow by themselves.
+backends (bm25s, FAISS, a GPU encoder, a remote server) are far cheaper per query in batches. Batching
+only pays under contention, so a request goes to the backend at once, in its caller's task, when a backend
+slot is free and nothing else is queued: a lone client pays two counter updates over calling the backend
+itself. Requests queue (grouped by ``k``) only while every slot is busy, and a slot that frees up takes a
+whole queue, up to ``max_batch_size`` queries: under load batches grow by themselves. ``max_wait_ms`` > 0
+(off by default) also holds a request for companions while other calls are in flight, for backends whose
+calls cost the same whatever their size (a remote GPU server with many slots).
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ class MicroBatchingRetriever:
         inner: Retriever,
         *,
         max_batch_size: int = 64,
-        max_wait_ms: float = 2.0,
+        max_wait_ms: float = 0.0,
         max_concurrency: int = 2,
         on_batch: Callable[[int], None] | None = None,
         close_inner: bool = True,
@@ -83,7 +86,7 @@ class MicroBatchingRetriever:
             )
         if not (isinstance(max_wait_ms, (int, float)) and math.isfinite(max_wait_ms) and max_wait_ms >= 0):
             raise ConfigError(
-                f"max_wait_ms={max_wait_ms!r} is invalid: use a number of milliseconds >= 0 (2 is usual)"
+                f"max_wait_ms={max_wait_ms!r} is invalid: use a number of milliseconds >= 0 (0: no waiting)"
             )
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ConfigError(f"max_concurrency={max_concurrency!r} is invalid: use an integer >= 1")
@@ -99,6 +102,7 @@ class MicroBatchingRetriever:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._closed = False
+        self._drained: asyncio.Future[None] | None = None
 
     @property
     def pending_queries(self) -> int:
@@ -112,6 +116,15 @@ class MicroBatchingRetriever:
         request_queries = list(queries)
         if not request_queries:
             return []
+        if (
+            self._active < self.max_concurrency
+            and not self._queues
+            and (self._active == 0 or self.max_wait_s == 0)
+        ):
+            # Nothing to batch with: queueing would only add a task switch or a wait.
+            self.stats.requests += 1
+            self.stats.queries += len(request_queries)
+            return await self._run_now(request_queries, k)
         loop = asyncio.get_running_loop()
         request = _Request(request_queries, loop.create_future(), loop.time())
         self.stats.requests += 1
@@ -123,6 +136,37 @@ class MicroBatchingRetriever:
         # Awaiting the future directly: cancelling this call cancels only this request's future.
         return await request.future
 
+    async def _run_now(self, queries: list[str], k: int) -> list[list[Passage]]:
+        self._active += 1
+        try:
+            self._count_batch(len(queries))
+            results = await self.inner.search(queries, k)
+            if len(results) != len(queries):
+                raise self._wrong_count(len(results), len(queries))
+            return results
+        finally:
+            self._release()
+            if self._queues and not self._closed:
+                self._dispatch()
+
+    def _release(self) -> None:
+        self._active -= 1
+        if self._active == 0 and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def _count_batch(self, size: int) -> None:
+        self.stats.batches += 1
+        self.stats.batched_queries += size
+        self.stats.max_batch_seen = max(self.stats.max_batch_seen, size)
+        if self._on_batch is not None:
+            self._on_batch(size)
+
+    def _wrong_count(self, got: int, sent: int) -> RetrieverError:
+        return RetrieverError(
+            f"{type(self.inner).__name__} returned {got} result lists for {sent} queries; a backend must "
+            "return one list per query"
+        )
+
     def _on_timer(self, k: int) -> None:
         queue = self._queues.get(k)
         if queue is not None:
@@ -131,7 +175,7 @@ class MicroBatchingRetriever:
 
     def _due(self, queue: _Queue, now: float) -> bool:
         # An idle backend gets work at once: waiting for companions only pays while calls are in flight.
-        if self._closing or self._active == 0 or queue.size >= self.max_batch_size:
+        if self._closing or self._active == 0 or queue.size >= self.max_batch_size or self.max_wait_s == 0:
             return True
         return bool(queue.requests) and now - queue.requests[0].arrived >= self.max_wait_s
 
@@ -196,18 +240,11 @@ class MicroBatchingRetriever:
             if not live:
                 return
             queries = [q for r in live for q in r.queries]
-            self.stats.batches += 1
-            self.stats.batched_queries += len(queries)
-            self.stats.max_batch_seen = max(self.stats.max_batch_seen, len(queries))
-            if self._on_batch is not None:
-                self._on_batch(len(queries))
+            self._count_batch(len(queries))
             try:
                 results = await self.inner.search(queries, k)
                 if len(results) != len(queries):
-                    raise RetrieverError(
-                        f"{type(self.inner).__name__} returned {len(results)} result lists for "
-                        f"{len(queries)} queries; a backend must return one list per query"
-                    )
+                    raise self._wrong_count(len(results), len(queries))
             except Exception as exc:
                 for request in live:
                     if not request.future.done():
@@ -225,7 +262,7 @@ class MicroBatchingRetriever:
                 if not request.future.done():
                     request.future.set_result(part)
         finally:
-            self._active -= 1
+            self._release()
             if not self._closed:
                 self._dispatch()
 
@@ -235,8 +272,12 @@ class MicroBatchingRetriever:
         self._closing = True
         # Queued requests still get answers: a closing server finishes what it accepted.
         self._dispatch()
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._tasks or self._active:
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            else:  # only calls running in their callers' tasks are left
+                self._drained = asyncio.get_running_loop().create_future()
+                await self._drained
         self._closed = True
         if self._close_inner:
             await self.inner.aclose()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import re
 from collections.abc import AsyncIterator, Sequence
 
 import httpx
@@ -192,3 +195,154 @@ async def test_port_in_use_is_a_config_error(conformance_passages) -> None:
                 pass
         async with httpx.AsyncClient(base_url=url) as http:
             assert (await http.get("/health")).status_code == 200
+
+
+# -- the work of one request is bounded (issue 10, C2) ------------------------------------------------------
+
+
+async def raw_exchange(url: str, data: bytes, *, close_after: bool = False) -> tuple[int, dict[str, object]]:
+    """Send ``data`` on a fresh connection; the status and JSON body of the answer."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(data)
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+        return int(head.split()[1]), json.loads(await reader.readexactly(length))
+    finally:
+        writer.close()
+
+
+def post_head(length: int) -> bytes:
+    return (
+        f"POST /retrieve HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+async def test_queries_times_k_is_bounded_by_default(conformance_passages) -> None:
+    # The issue's 6 KB request: 300 queries x topk 1000 asked for 300,000 passages (116 MB on HotpotQA).
+    bm25 = InMemoryBM25Retriever(conformance_passages)
+    async with running_server(create_app(bm25)) as url, httpx.AsyncClient(base_url=url) as http:
+        response = await http.post("/retrieve", json={"queries": ["film"] * 300, "topk": 1000})
+        await expect_error(response, 413, "300 queries x topk=1000 = 300000 passages")
+        assert "at most 20000 per request (max_results)" in response.json()["detail"]
+        within = await http.post("/retrieve", json={"queries": ["film"] * 20, "topk": 1000})
+        assert within.status_code == 200
+
+
+async def test_queries_times_k_limit_names_each_endpoints_field(conformance_passages) -> None:
+    bm25 = InMemoryBM25Retriever(conformance_passages)
+    config = ServerConfig(max_results=30)
+    async with running_server(create_app(bm25, config)) as url, httpx.AsyncClient(base_url=url) as http:
+        await expect_error(await http.post("/search", json={"query": "a", "top_n": 31}), 413, "top_n=31")
+        await expect_error(
+            await http.post("/batch_search", json={"query": ["a"] * 4, "top_n": 8}), 413, "= 32 passages"
+        )
+        await expect_error(await http.post("/queries", json={"queries": ["a"] * 11}), 413, "x k=3")
+        assert (await http.post("/queries", json={"queries": ["a"] * 10})).status_code == 200
+
+
+async def test_response_bytes_are_bounded(conformance_passages) -> None:
+    bm25 = InMemoryBM25Retriever(conformance_passages)
+    config = ServerConfig(max_response_bytes=2000)
+    async with running_server(create_app(bm25, config)) as url, httpx.AsyncClient(base_url=url) as http:
+        response = await http.post("/retrieve", json={"queries": ["film"] * 5, "topk": 10})
+        await expect_error(response, 413, "this server sends at most 2000 (max_response_bytes)")
+        assert (await http.post("/retrieve", json={"queries": ["film"], "topk": 1})).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "malformed JSON"),
+        (b'{"queries": ["film"], "topk": 1' + b"0" * 5000 + b"}", "malformed JSON"),
+        (b'{"queries": ["film"], "topk": ' + b"9" * 4400 + b"}", "malformed JSON"),
+        (b'{"queries": ["\xed\xa0\x80"]}', "malformed JSON"),
+    ],
+    ids=["nested", "huge-int", "huge-int-2", "surrogate"],
+)
+async def test_hostile_json_is_a_json_400(body: bytes, detail: str) -> None:
+    bm25 = InMemoryBM25Retriever([Passage("1", "Film", "A film.")])
+    config = ServerConfig(max_body_bytes=1024 * 1024)
+    async with running_server(create_app(bm25, config)) as url, httpx.AsyncClient(base_url=url) as http:
+        response = await http.post("/retrieve", content=body, headers={"Content-Type": "application/json"})
+        await expect_error(response, 400, detail)
+        assert (await http.post("/retrieve", json={"queries": ["film"]})).status_code == 200
+
+
+async def test_a_slow_body_gets_a_408_within_the_body_timeout() -> None:
+    bm25 = InMemoryBM25Retriever([Passage("1", "Film", "A film.")])
+    async with running_server(create_app(bm25, ServerConfig(body_timeout_s=0.3))) as url:
+        # Ten of the promised hundred bytes, then nothing: the server answers instead of waiting forever.
+        status, body = await asyncio.wait_for(raw_exchange(url, post_head(100) + b'{"queries"'), timeout=10)
+    assert status == 408 and "did not arrive within 0.3 s (body_timeout_s)" in str(body["detail"])
+
+
+async def test_slow_headers_get_the_connection_closed() -> None:
+    bm25 = InMemoryBM25Retriever([Passage("1", "Film", "A film.")])
+    async with running_server(create_app(bm25, ServerConfig(header_timeout_s=0.3))) as url:
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"POST /retrieve HTTP/1.1\r\nHost: x\r\n")  # the headers never end
+        await writer.drain()
+        started = asyncio.get_running_loop().time()
+        assert await asyncio.wait_for(reader.read(), timeout=10) == b""
+        assert asyncio.get_running_loop().time() - started < 5
+        writer.close()
+        # A connection idle before its first byte is closed too.
+        reader, writer = await asyncio.open_connection(host, int(port))
+        assert await asyncio.wait_for(reader.read(), timeout=10) == b""
+        writer.close()
+        # Requests that send their headers in time are unaffected, also after the deadline passed.
+        async with httpx.AsyncClient(base_url=url) as http:
+            for _ in range(2):
+                assert (await http.post("/retrieve", json={"queries": ["film"]})).status_code == 200
+                await asyncio.sleep(0.4)
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_a_client_leaving_mid_body_is_not_an_application_error() -> None:
+    handler = Records()
+    watched = [logging.getLogger(name) for name in ("uvicorn.error", "uvicorn", "hopgym")]
+    bm25 = InMemoryBM25Retriever([Passage("1", "Film", "A film.")])
+    async with running_server(create_app(bm25)) as url:
+        for logger in watched:
+            logger.addHandler(handler)
+        try:
+            host, port = url.removeprefix("http://").rsplit(":", 1)
+            _, writer = await asyncio.open_connection(host, int(port))
+            writer.write(post_head(1000) + b'{"queries": ["fi')
+            await writer.drain()
+            await asyncio.sleep(0.2)
+            writer.close()
+            await asyncio.sleep(0.3)
+            async with httpx.AsyncClient(base_url=url) as http:
+                assert (await http.post("/retrieve", json={"queries": ["film"]})).status_code == 200
+        finally:
+            for logger in watched:
+                logger.removeHandler(handler)
+    errors = [r for r in handler.records if r.levelno >= logging.WARNING]
+    assert errors == [], [r.getMessage() for r in errors]
+
+
+async def test_an_unexpected_failure_is_still_a_json_500() -> None:
+    class NaNScores:
+        async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
+            return [[Passage("1", "Film", "A film.", score=float("nan"))] for _ in queries]
+
+        async def aclose(self) -> None:
+            return None
+
+    async with running_server(create_app(NaNScores())) as url, httpx.AsyncClient(base_url=url) as http:
+        response = await http.post("/retrieve", json={"queries": ["film"], "return_scores": True})
+        await expect_error(response, 500, "cannot be written as JSON")

@@ -6,8 +6,9 @@ serving, R1-Searcher) to the real app under uvicorn and compares with the in-mem
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
 from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
-from hopgym.retrievers.server.app import create_app, running_server
+from hopgym.retrievers.server.app import ServerConfig, create_app, running_server
 from hopgym.types import Passage
 
 Q1 = "Who portrayed Corliss Archer in the film Kiss and Tell?"
@@ -158,20 +159,38 @@ async def check_metrics(client: httpx.AsyncClient) -> None:
     assert ("hopgym_retriever_pending_queries", ()) in samples
 
 
-async def test_concurrent_clients_share_backend_calls(bm25, conformance_passages) -> None:
-    import asyncio
+class Held:
+    """Holds the first search until released, so that the requests behind it meet a busy backend."""
 
-    app = create_app(bm25)
+    def __init__(self, inner: InMemoryBM25Retriever) -> None:
+        self.inner = inner
+        self.release = asyncio.Event()
+
+    async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
+        await self.release.wait()
+        return await self.inner.search(queries, k)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_concurrent_clients_share_backend_calls(bm25, conformance_passages) -> None:
+    app = create_app(Held(bm25), ServerConfig(max_concurrency=1))
     queries = [p.title for p in conformance_passages[:40]]
     async with running_server(app) as url, httpx.AsyncClient(base_url=url) as http:
-        responses = await asyncio.gather(
-            *(
+        sent = [
+            asyncio.create_task(
                 http.post("/retrieve", json={"queries": [q], "topk": 2, "return_scores": True})
-                for q in queries
             )
-        )
+            for q in queries
+        ]
+        async with asyncio.timeout(30):
+            while app.state.batcher.pending_queries < 39:  # noqa: ASYNC110 (one call held, the rest queued)
+                await asyncio.sleep(0.01)
+        app.state.retriever.release.set()
+        responses = await asyncio.gather(*sent)
     expected = bm25.search_sync(queries, 2)
     got = [[h["document"]["id"] for h in r.json()["result"][0]] for r in responses]
     assert got == [[p.id for p in hits] for hits in expected]
     stats = app.state.batcher.stats
-    assert stats.queries == 40 and stats.batches < 40
+    assert stats.queries == 40 and stats.batches == 2 and stats.max_batch_seen == 39

@@ -14,7 +14,11 @@ from hopgym.types import Passage
 
 
 class Recording:
-    """A real BM25 retriever that records each call and can be held at a gate or made to fail."""
+    """A real BM25 retriever that records each call and can be held at a gate or made to fail.
+
+    Each call yields to the event loop once, as every batched backend does (bm25s and FAISS search in a
+    worker thread, HTTP waits on a socket); the in-memory BM25 alone would answer without yielding.
+    """
 
     def __init__(self, passages: Sequence[Passage]) -> None:
         self.inner = InMemoryBM25Retriever(passages)
@@ -23,12 +27,15 @@ class Recording:
         self.fail_on: str | None = None
         self.closed = 0
         self.called = asyncio.Event()
+        self.tasks: list[asyncio.Task[object] | None] = []
 
     async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
         self.calls.append((list(queries), k))
+        self.tasks.append(asyncio.current_task())
         self.called.set()
         if self.gate is not None:
             await self.gate.wait()
+        await asyncio.sleep(0)
         if self.fail_on is not None and self.fail_on in queries:
             raise RetrieverError(f"backend failed on {self.fail_on!r}")
         return await self.inner.search(queries, k)
@@ -57,6 +64,68 @@ async def test_a_lone_query_does_not_wait(passages, titles) -> None:
     (hits,) = await asyncio.wait_for(batcher.search([titles[0]], 2), timeout=5)
     assert ids(hits) == ids(InMemoryBM25Retriever(passages).search_sync([titles[0]], 2)[0])
     await batcher.aclose()
+
+
+async def test_a_lone_request_runs_in_its_callers_task(passages, titles) -> None:
+    # No batch task, no queue, no timer: the backend is called from the request's own task.
+    inner = Recording(passages)
+    batcher = MicroBatchingRetriever(inner, max_wait_ms=60_000.0)
+    caller = asyncio.create_task(batcher.search([titles[0]], 2))
+    await caller
+    assert inner.tasks == [caller]
+    assert batcher.stats.batches == 1 and batcher.stats.batched_queries == 1
+    await batcher.aclose()
+
+
+async def test_a_request_with_a_free_slot_is_sent_at_once_while_another_call_runs(passages, titles) -> None:
+    inner = Recording(passages)
+    inner.gate = asyncio.Event()
+    sizes: list[int] = []
+    batcher = MicroBatchingRetriever(inner, max_concurrency=2, on_batch=sizes.append)
+    first = asyncio.create_task(batcher.search([titles[0]], 2))
+    await inner.called.wait()
+    second = asyncio.create_task(batcher.search([titles[1]], 2))
+    for _ in range(3):  # a few loop turns, far less than any batch window; the first call is still held
+        await asyncio.sleep(0)
+    assert [q for q, _ in inner.calls] == [[titles[0]], [titles[1]]]
+    assert inner.tasks == [first, second] and batcher.pending_queries == 0
+    inner.gate.set()
+    await asyncio.gather(first, second)
+    assert sizes == [1, 1]
+    await batcher.aclose()
+
+
+async def test_requests_batch_when_every_slot_is_busy(passages, titles) -> None:
+    # Contention: with both slots held, the next requests queue and leave together when a slot frees.
+    inner = Recording(passages)
+    inner.gate = asyncio.Event()
+    batcher = MicroBatchingRetriever(inner, max_concurrency=2)
+    held = [asyncio.create_task(batcher.search([q], 2)) for q in titles[:2]]
+    for _ in range(3):  # both start in their own tasks' first steps
+        await asyncio.sleep(0)
+    later = [asyncio.create_task(batcher.search([q], 2)) for q in titles[2:12]]
+    await asyncio.sleep(0)
+    assert len(inner.calls) == 2 and batcher.pending_queries == 10
+    inner.gate.set()
+    results = await asyncio.gather(*held, *later)
+    assert [len(q) for q, _ in inner.calls] == [1, 1, 10]
+    expected = InMemoryBM25Retriever(passages).search_sync(titles[:12], 2)
+    assert [ids(r[0]) for r in results] == [ids(h) for h in expected]
+    await batcher.aclose()
+
+
+async def test_aclose_waits_for_calls_running_in_their_callers_tasks(passages, titles) -> None:
+    inner = Recording(passages)
+    inner.gate = asyncio.Event()
+    batcher = MicroBatchingRetriever(inner)
+    running = asyncio.create_task(batcher.search([titles[0]], 2))
+    await inner.called.wait()
+    closing = asyncio.create_task(batcher.aclose())
+    await asyncio.sleep(0.01)
+    assert not closing.done() and inner.closed == 0
+    inner.gate.set()
+    await asyncio.wait_for(closing, timeout=5)
+    assert len((await running)[0]) == 2 and inner.closed == 1
 
 
 async def test_concurrent_single_queries_become_few_backend_calls(passages, titles) -> None:
