@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -41,7 +42,11 @@ def register(subparsers: Any) -> None:
     build.add_argument("--b", type=float, help="bm25: length normalisation (default 0.4)")
     build.add_argument("--stemmer", help="bm25: PyStemmer algorithm, or 'none' (default english)")
     build.add_argument("--stopwords", help="bm25: en, en_plus or none (default en)")
-    build.add_argument("--force", action="store_true", help="overwrite an existing index in --out")
+    build.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing index in --out (once the new one is built; a failed build keeps the old)",
+    )
     build.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     build.set_defaults(handler=run)
     info = actions.add_parser("info", help="print an index directory's manifest as JSON")
@@ -89,17 +94,16 @@ def _build(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from hopgym.retrievers.manifest import MANIFEST_NAME, build_index
+    from hopgym.retrievers.manifest import build_index
 
     options = {**parse_options(args.option), **_named_options(args)}
-    if (args.out / MANIFEST_NAME).exists() and not args.force:
-        raise ConfigError(
-            f"{args.out} already holds an index; pass --force to overwrite it or choose another --out"
-        )
     if not args.corpus.is_file():
         raise ConfigError(f"corpus file {args.corpus} not found")
+    # build_index refuses an --out it must not replace (not an index, or holding the corpus), builds into
+    # OUT.building/ and swaps it in only when complete.
+    build = functools.partial(build_index, overwrite=args.force)
     if args.no_progress:
-        manifest = build_index(args.backend, args.corpus, args.out, **options)
+        manifest = build(args.backend, args.corpus, args.out, **options)
     else:
         total = _count_records(args.corpus)
         columns = (
@@ -116,7 +120,7 @@ def _build(args: argparse.Namespace) -> int:
             def progress(done: int, reported_total: int | None) -> None:
                 bar.update(task, completed=done, total=reported_total or total)
 
-            manifest = build_index(args.backend, args.corpus, args.out, progress=progress, **options)
+            manifest = build(args.backend, args.corpus, args.out, progress=progress, **options)
     sys.stdout.write(json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n")
     return 0
 

@@ -33,6 +33,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE", help="retriever option (repeatable)"
     )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="check every index file's checksum before searching (reads the whole index; the cheap "
+        "structural checks run on every open anyway)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -51,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
     from hopgym.cli.index import parse_options
 
     try:
-        hits = asyncio.run(_search(args.index, args.query, args.k, parse_options(args.option)))
+        options = parse_options(args.option)
+        if args.verify:
+            options["verify"] = True
+        hits = asyncio.run(_search(args.index, args.query, args.k, options))
     except HopgymError as exc:
         sys.stderr.write(f"hopgym search: error: {exc}\n")
         return 2

@@ -17,7 +17,6 @@ rather than by the first episode.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import threading
@@ -34,10 +33,12 @@ import numpy.typing as npt
 from hopgym.errors import ConfigError, DataError, RetrieverError, require
 from hopgym.options import check_fields, split_options
 from hopgym.retrievers.bm25.analyzer import DEFAULT_TOKEN_PATTERN, Tokenizer, TokenizerConfig
+from hopgym.retrievers.bm25.integrity import CHECKSUMS_FILE, file_checksums
 from hopgym.retrievers.bm25.matrix import BM25_METHODS, BM25Method, TermCounts, score_matrix
 from hopgym.retrievers.corpus import CorpusFormat, corpus_fingerprint, iter_passages
 from hopgym.retrievers.manifest import MANIFEST_NAME, IndexManifest, ProgressFn, new_manifest
 from hopgym.retrievers.passage_store import (
+    CRC_FILE,
     OFFSETS_FILE,
     PASSAGES_FILE,
     DiskPassageStore,
@@ -54,7 +55,6 @@ logger = logging.getLogger(__name__)
 
 BM25S_DIR = "bm25s"
 TOKENIZER_FILE = "tokenizer.json"
-CHECKSUMS_FILE = "checksums.json"
 _PROGRESS_EVERY = 1000
 # A batch is split across threads only when each chunk has at least this many queries; each thread takes a few
 # chunks, so one chunk's tokenizing and passage decoding overlaps another one's search.
@@ -419,43 +419,10 @@ class BM25Retriever:
             self._release()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _index_files(directory: Path) -> list[Path]:
-    files = [directory / PASSAGES_FILE, directory / OFFSETS_FILE, directory / TOKENIZER_FILE]
+    files = [directory / name for name in (PASSAGES_FILE, OFFSETS_FILE, CRC_FILE, TOKENIZER_FILE)]
     files += sorted((directory / BM25S_DIR).iterdir())
     return files
-
-
-def _check_files(directory: Path, *, verify: bool) -> None:
-    checksums_path = directory / CHECKSUMS_FILE
-    try:
-        checksums: dict[str, dict[str, Any]] = json.loads(checksums_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(
-            f"missing or unreadable {CHECKSUMS_FILE} ({exc}); rebuild the index", path=str(directory)
-        ) from exc
-    for name, expected in sorted(checksums.items()):
-        path = directory / name
-        if not path.is_file():
-            raise DataError("index file is missing; rebuild the index", path=str(path))
-        size = path.stat().st_size
-        if size != expected.get("size"):
-            raise DataError(
-                f"index file has {size} bytes but was written with {expected.get('size')}: it is "
-                "truncated or was replaced; rebuild the index",
-                path=str(path),
-            )
-        if verify and _sha256(path) != expected.get("sha256"):
-            raise DataError(
-                "index file checksum does not match; it is corrupt, rebuild the index", path=str(path)
-            )
 
 
 class BM25Backend:
@@ -488,10 +455,7 @@ class BM25Backend:
         model.save(out / BM25S_DIR, show_progress=False)
         tokenizer_json = {"config": tokenizer.config.to_json(), "stopwords": sorted(tokenizer.stopwords)}
         (out / TOKENIZER_FILE).write_text(json.dumps(tokenizer_json, indent=2) + "\n", encoding="utf-8")
-        checksums = {
-            str(path.relative_to(out)): {"size": path.stat().st_size, "sha256": _sha256(path)}
-            for path in _index_files(out)
-        }
+        checksums = file_checksums(out, _index_files(out))
         (out / CHECKSUMS_FILE).write_text(
             json.dumps(checksums, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
@@ -521,7 +485,9 @@ class BM25Backend:
         open_options = BM25OpenOptions(**open_kw)
         if manifest.backend != self.name:
             raise ConfigError(f"{directory} is a {manifest.backend!r} index, not a bm25 index")
-        _check_files(directory, verify=open_options.verify)
+        from hopgym.retrievers.bm25.integrity import check_files
+
+        check_files(directory, verify=open_options.verify)
         if open_options.corpus is not None:
             actual = corpus_fingerprint(open_options.corpus)
             if actual != manifest.corpus_sha256:
@@ -547,13 +513,12 @@ class BM25Backend:
                 path=str(directory),
             )
         model = self._load_model(directory / BM25S_DIR, manifest, mmap=open_options.mmap)
-        store = DiskPassageStore(directory)
-        if len(store) != manifest.passage_count:
-            store.close()
-            raise DataError(
-                f"the passage store has {len(store)} rows but the manifest says {manifest.passage_count}; "
-                "rebuild the index",
-                path=str(directory),
+        store = DiskPassageStore(directory, expected_count=manifest.passage_count)
+        if not store.row_checksums:
+            logger.warning(
+                "bm25: %s was built before passage rows had checksums: damaged passage text is only found "
+                "with verify=true; rebuild the index to check every row as it is read",
+                directory,
             )
         tokenizer = Tokenizer(tokenizer_config, vocab=model.vocab_dict, stopwords=stopwords)
         return BM25Retriever(
@@ -597,6 +562,10 @@ class BM25Backend:
                 f"the bm25s index does not match its manifest: {'; '.join(problems)}; rebuild it",
                 path=str(path),
             )
+        from hopgym.retrievers.bm25.integrity import check_postings, check_vocab
+
+        check_vocab(model.vocab_dict, len(scores["indptr"]) - 1, path / "vocab.index.json")
+        check_postings(scores, int(scores["num_docs"]), path)
         return model
 
 

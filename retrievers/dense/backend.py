@@ -46,7 +46,9 @@ from hopgym.retrievers.dense.faiss_index import (
 )
 from hopgym.retrievers.manifest import MANIFEST_NAME, IndexManifest, ProgressFn, new_manifest, read_manifest
 from hopgym.retrievers.passage_store import (
+    CRC_FILE,
     OFFSETS_FILE,
+    PASSAGES_FILE,
     DiskPassageStore,
     MemoryPassageStore,
     PassageStore,
@@ -527,6 +529,9 @@ class DenseBackend:
     """The registry entry: ``hopgym index build --backend dense`` and opening its index directories."""
 
     name = "dense"
+    # What build_index keeps in OUT.building/ after an interruption, and what a rebuild starts from in the
+    # index it replaces: the passage store and the embedding shards (all written by atomic replacement).
+    resume_files = (EMBEDDINGS_DIR, BUILD_STATE_FILE, PASSAGES_FILE, OFFSETS_FILE, CRC_FILE)
 
     def build(
         self, corpus: Path, out: Path, options: Mapping[str, Any], progress: ProgressFn | None

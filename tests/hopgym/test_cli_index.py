@@ -140,3 +140,106 @@ def test_build_and_search_in_a_subprocess(corpus: Path, tmp_path: Path) -> None:
     )
     assert search.returncode == 0, search.stderr
     assert [h["id"] for h in json.loads(search.stdout)] == ["c"]
+
+
+# -- what `index build` must not overwrite (issue 10 C5) ------------------------------------------------------
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+
+
+def _build_argv(corpus: Path, out: Path, *extra: str) -> list[str]:
+    return ["index", "build", "--corpus", str(corpus), "--out", str(out), "--no-progress", *extra]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_out_holding_the_corpus_is_refused(
+    corpus: Path, capsys: pytest.CaptureFixture[str], force: bool
+) -> None:
+    before = _tree(corpus.parent)
+    assert _run(_build_argv(corpus, corpus.parent, *(["--force"] if force else []))) == 2
+    assert "contains the corpus" in capsys.readouterr().err
+    assert _tree(corpus.parent) == before
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_folder_that_is_not_an_index_is_refused(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], force: bool
+) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "passages.jsonl").write_text("my own notes, not an index\n")  # a name the build writes
+    (out / "tokenizer.json").write_text("{}")
+    before = _tree(out)
+    assert _run(_build_argv(corpus, out, *(["--force"] if force else []))) == 2
+    err = capsys.readouterr().err
+    assert "is not empty and is not a hopgym index" in err and "choose a new or empty --out" in err
+    assert _tree(out) == before
+    assert not (tmp_path / "mine.building").exists()
+
+
+def test_an_empty_folder_is_used(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "empty"
+    out.mkdir()
+    assert _run(_build_argv(corpus, out)) == 0
+    assert json.loads(capsys.readouterr().out)["passage_count"] == 3
+    assert (out / "hopgym-index.json").is_file() and not (tmp_path / "empty.building").exists()
+
+
+def test_a_failed_forced_rebuild_keeps_the_previous_index(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "idx"
+    assert _run(_build_argv(corpus, out)) == 0
+    before = _tree(out)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(PASSAGES[0]) + "\n" + '{"id": "z"}\n')
+    capsys.readouterr()
+    assert _run(_build_argv(bad, out, "--force")) == 2
+    assert "bad.jsonl:2" in capsys.readouterr().err
+    assert _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "corpus.jsonl", "idx"]
+    assert _run(["search", "--index", str(out), "desert", "-k", "1"]) == 0
+    assert [h["id"] for h in json.loads(capsys.readouterr().out)] == ["c"]
+
+
+def test_a_forced_rebuild_replaces_the_index_and_leaves_nothing_behind(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "idx"
+    assert _run(_build_argv(corpus, out)) == 0
+    capsys.readouterr()
+    assert _run(_build_argv(corpus, out, "--force", "--k1", "1.5")) == 0
+    assert json.loads(capsys.readouterr().out)["params"]["k1"] == 1.5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl", "idx"]
+    assert _run(["index", "info", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["params"]["k1"] == 1.5
+
+
+def test_an_empty_corpus_leaves_no_files(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    assert _run(_build_argv(empty, tmp_path / "idx")) == 2
+    assert "no passages" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl", "empty.jsonl"]
+
+
+def test_search_verify_reads_every_checksum(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    out = tmp_path / "idx"
+    assert _run(_build_argv(corpus, out)) == 0
+    scores = np.load(out / "bm25s" / "data.csc.index.npy", mmap_mode="r+")
+    scores[0] += 1.0  # still a finite score: only the full checksum sees it
+    scores.flush()
+    del scores
+    capsys.readouterr()
+    assert _run(["search", "--index", str(out), "desert"]) == 0
+    capsys.readouterr()
+    assert _run(["search", "--index", str(out), "desert", "--verify"]) == 2
+    assert "data.csc.index.npy: index file checksum does not match" in capsys.readouterr().err

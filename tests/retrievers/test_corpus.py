@@ -125,6 +125,14 @@ def test_manifest_round_trip_and_errors(tmp_path: Path) -> None:
     (tmp_path / "hopgym-index.json").write_text(json.dumps({**manifest.to_json(), "format_version": 99}))
     with pytest.raises(DataError, match="format_version"):
         read_manifest(tmp_path)
-    (tmp_path / "hopgym-index.json").write_text(json.dumps({**manifest.to_json(), "backend": "nosuch"}))
+    write_manifest(tmp_path, manifest)
+    path = tmp_path / "hopgym-index.json"
+    path.write_text(path.read_text().replace('"passage_count": 3', '"passage_count": 4'))
+    with pytest.raises(DataError, match="does not match its checksum"):
+        read_manifest(tmp_path)
+    # Format 1 manifests (from before the checksum) still read.
+    path.write_text(json.dumps({**manifest.to_json(), "format_version": 1}))
+    assert read_manifest(tmp_path).passage_count == 3
+    write_manifest(tmp_path, {**manifest.to_json(), "backend": "nosuch"})
     with pytest.raises(Exception, match="unknown index backend 'nosuch'"):
         open_index(tmp_path)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hopgym.errors import DataError
-from hopgym.retrievers.passage_store import PASSAGES_FILE, DiskPassageStore, is_complete, write_passages
+from hopgym.retrievers.passage_store import (
+    CRC_FILE,
+    PASSAGES_FILE,
+    DiskPassageStore,
+    is_complete,
+    write_passages,
+)
 from hopgym.types import Passage
 
 PASSAGES = [
@@ -55,10 +62,38 @@ def test_a_damaged_row_is_a_data_error_naming_the_row(store_dir: Path) -> None:
     data.write_bytes(bytes(raw))
     assert is_complete(store_dir)
     store = DiskPassageStore(store_dir)
+    assert store.row_checksums
     assert store.get(0) == PASSAGES[0]
+    with pytest.raises(DataError, match=rf"{PASSAGES_FILE}: passage row 1 does not match its checksum"):
+        store.get(1)
+    store.close()
+    # A store written before rows had checksums still finds a row that no longer parses.
+    (store_dir / CRC_FILE).unlink()
+    store = DiskPassageStore(store_dir)
+    assert not store.row_checksums
     with pytest.raises(DataError, match="passage row 1 is corrupt"):
         store.get(1)
     store.close()
+
+
+def test_a_changed_letter_that_still_parses_is_found_by_the_row_checksum(store_dir: Path) -> None:
+    data = store_dir / PASSAGES_FILE
+    raw = data.read_bytes()
+    at = raw.index(b"ordinary")
+    data.write_bytes(raw[:at] + b"Ordinary" + raw[at + 8 :])
+    store = DiskPassageStore(store_dir)
+    try:
+        assert store.get(1) == PASSAGES[1]
+        with pytest.raises(DataError, match="passage row 0 does not match its checksum"):
+            store.get(0)
+    finally:
+        store.close()
+
+
+def test_checksums_of_another_length_are_refused(store_dir: Path) -> None:
+    np.save(store_dir / CRC_FILE, np.zeros(len(PASSAGES) + 1, dtype=np.uint32))
+    with pytest.raises(DataError, match=r"passages\.crc32\.npy: passage checksums do not match"):
+        DiskPassageStore(store_dir)
 
 
 def test_reading_a_closed_store_raises(store_dir: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from hopgym.errors import ConfigError, DataError, RetrieverError
 from hopgym.retrievers.corpus import corpus_fingerprint, iter_passages
-from hopgym.retrievers.manifest import MANIFEST_NAME, build_index, open_index, read_manifest
+from hopgym.retrievers.manifest import MANIFEST_NAME, build_index, open_index, read_manifest, write_manifest
 from hopgym.types import Passage
 
 pytest.importorskip("bm25s")
@@ -203,8 +203,8 @@ def test_same_size_corruption_needs_verify(index_copy: Path) -> None:
 
 
 def test_garbage_array_file_is_a_data_error(index_copy: Path) -> None:
-    indptr = index_copy / "bm25s" / "indptr.csc.index.npy"
-    indptr.write_bytes(b"\x00" * indptr.stat().st_size)
+    indices = index_copy / "bm25s" / "indices.csc.index.npy"
+    indices.write_bytes(b"\x00" * indices.stat().st_size)
     with pytest.raises(DataError, match="unreadable"):
         open_index(index_copy)
 
@@ -219,7 +219,7 @@ def _edit_manifest(directory: Path, **changes: object) -> None:
     path = directory / MANIFEST_NAME
     data = json.loads(path.read_text())
     data.update(changes)
-    path.write_text(json.dumps(data))
+    write_manifest(directory, data)
 
 
 def test_manifest_with_other_tokenizer_is_rejected(index_copy: Path) -> None:
@@ -284,12 +284,16 @@ def test_build_errors(tmp_path: Path) -> None:
         build_index("bm25", bad, tmp_path / "d", n_thread=2)
 
 
-def test_failed_rebuild_removes_the_old_manifest(index_copy: Path, tmp_path: Path) -> None:
+def test_failed_rebuild_keeps_the_old_index(index_copy: Path, tmp_path: Path) -> None:
+    before = {p.relative_to(index_copy): p.read_bytes() for p in index_copy.rglob("*") if p.is_file()}
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": 1}\n')
-    with pytest.raises(DataError):
+    bad.write_text('{"id": "x", "contents": "fine"}\n{"id": 1}\n')
+    with pytest.raises(DataError, match=r"bad\.jsonl:2"):
         build_index("bm25", bad, index_copy)
-    assert not (index_copy / MANIFEST_NAME).exists()
+    after = {p.relative_to(index_copy): p.read_bytes() for p in index_copy.rglob("*") if p.is_file()}
+    assert after == before
+    assert not index_copy.with_name("index.building").exists()
+    open_index(index_copy, warmup=False)
 
 
 def test_build_reports_progress_and_options(tmp_path: Path) -> None:

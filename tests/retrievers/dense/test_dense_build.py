@@ -18,7 +18,7 @@ from hopgym.retrievers.corpus import corpus_fingerprint
 from hopgym.retrievers.dense.backend import DenseRetriever
 from hopgym.retrievers.dense.encoders import EncoderConfig, TextEncoder
 from hopgym.retrievers.dense.faiss_index import DenseIndexConfig
-from hopgym.retrievers.manifest import MANIFEST_NAME, build_index, open_index, read_manifest
+from hopgym.retrievers.manifest import MANIFEST_NAME, build_index, open_index, read_manifest, write_manifest
 from hopgym.types import Passage
 
 pytest.importorskip("faiss")
@@ -234,7 +234,7 @@ def _edit_manifest(directory: Path, edit: Any) -> None:
     path = directory / MANIFEST_NAME
     data = json.loads(path.read_text())
     edit(data)
-    path.write_text(json.dumps(data))
+    write_manifest(directory, data)
 
 
 def test_manifest_dimension_that_does_not_match_the_index_is_a_data_error(
@@ -267,16 +267,19 @@ def test_interrupted_build_resumes_without_re_encoding_finished_shards(
 
     with pytest.raises(Interrupted):
         build_index("dense", corpus, out, progress=stop_after_first_shard, **FAST)
-    first = out / "embeddings" / "shard-00000.npy"
-    assert first.is_file() and not (out / "embeddings" / "shard-00001.npy").exists()
-    assert not (out / MANIFEST_NAME).exists() and not (out / "index.faiss").exists()
+    # The build runs in OUT.building/ (kept after an interruption) and replaces OUT only when complete.
+    building = out.with_name("index.building")
+    first = building / "embeddings" / "shard-00000.npy"
+    assert first.is_file() and not (building / "embeddings" / "shard-00001.npy").exists()
+    assert not out.exists()
     assert encode_counter == [SHARD]
     first_mtime = first.stat().st_mtime_ns
 
     reports: list[tuple[int, int | None]] = []
     manifest = build_index("dense", corpus, out, progress=lambda d, t: reports.append((d, t)), **FAST)
     assert encode_counter == [SHARD, SHARD, N - 2 * SHARD]  # the rerun encoded shards 1 and 2 only
-    assert first.stat().st_mtime_ns == first_mtime
+    assert (out / "embeddings" / "shard-00000.npy").stat().st_mtime_ns == first_mtime
+    assert not building.exists()
     assert reports[0] == (SHARD, N) and reports[-1] == (N, N)
     assert manifest.passage_count == N and (out / MANIFEST_NAME).is_file()
 

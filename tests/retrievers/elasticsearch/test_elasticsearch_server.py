@@ -27,7 +27,7 @@ from hopgym.retrievers.elasticsearch.config import (
     IndexSettings,
     QuerySettings,
 )
-from hopgym.retrievers.manifest import MANIFEST_NAME, build_index, open_index, read_manifest
+from hopgym.retrievers.manifest import MANIFEST_NAME, build_index, open_index, read_manifest, write_manifest
 from hopgym.types import Passage
 
 pytestmark = pytest.mark.elasticsearch
@@ -225,7 +225,7 @@ async def test_manifest_mismatch_is_a_data_error(es_url: str, tmp_path: Path, co
         data = json.loads((out / MANIFEST_NAME).read_text())
         data["params"]["analyzer"] = "standard"
         data["passage_count"] = 19
-        (out / MANIFEST_NAME).write_text(json.dumps(data))
+        write_manifest(out, data)
         retriever = open_index(out)
         with pytest.raises(DataError, match="analyzer is 'english' but the manifest says 'standard'"):
             await retriever.search(["film"], 3)
