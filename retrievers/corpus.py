@@ -6,20 +6,32 @@ corpus is never held in memory as Python objects:
 - jsonl ``{"id", "contents"}`` where contents is ``"Title"\\ntext`` (Search-R1 / FlashRAG wiki-18);
 - jsonl ``{"id", "title", "text"}``;
 - parquet with either set of columns (needs the ``parquet`` extra).
+
+Passage ids must be unique (search results name passages by id): a repeated id is a DataError naming its
+line and the line it repeats, raised once the whole file has been read, before any index is published. The
+check keeps 8 bytes per passage (a hash of each id; the lines are found in a second pass only when two hashes
+match). ``dedupe=True`` keeps the first passage of each id instead and logs how many were dropped; it keeps
+every id in a set (about 100 bytes a passage).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+from array import array
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
 
 from hopgym.errors import DataError, require
 from hopgym.jsonl_read import iter_json_objects
 from hopgym.types import Passage
 
 __all__ = ["CorpusFormat", "corpus_fingerprint", "iter_passages", "passage_from_record", "split_contents"]
+
+logger = logging.getLogger(__name__)
 
 CorpusFormat = Literal["auto", "jsonl", "parquet"]
 
@@ -85,12 +97,12 @@ def _detect_format(path: Path) -> Literal["jsonl", "parquet"]:
     )
 
 
-def _iter_jsonl(path: Path) -> Iterator[Passage]:
+def _iter_jsonl(path: Path) -> Iterator[tuple[int, Passage]]:
     for lineno, record in iter_json_objects(path):
-        yield passage_from_record(record, path=str(path), line=lineno)
+        yield lineno, passage_from_record(record, path=str(path), line=lineno)
 
 
-def _iter_parquet(path: Path) -> Iterator[Passage]:
+def _iter_parquet(path: Path) -> Iterator[tuple[int, Passage]]:
     pq: Any = require("pyarrow.parquet", extra="parquet", purpose="reading parquet corpora")
     try:
         parquet_file = pq.ParquetFile(str(path))
@@ -107,19 +119,84 @@ def _iter_parquet(path: Path) -> Iterator[Passage]:
         for record in batch.to_pylist():
             row += 1
             # Parquet has no lines; report the 1-based row number in the line slot.
-            yield passage_from_record(record, path=str(path), line=row)
+            yield row, passage_from_record(record, path=str(path), line=row)
 
 
-def iter_passages(path: str | Path, *, format: CorpusFormat = "auto") -> Iterator[Passage]:
-    """Yield the passages of a corpus file in file order, streaming."""
+def _iter_numbered(path: Path, fmt: Literal["jsonl", "parquet"]) -> Iterator[tuple[int, Passage]]:
+    return _iter_parquet(path) if fmt == "parquet" else _iter_jsonl(path)
+
+
+#: How many repeated ids a DataError lists.
+_DUPLICATES_SHOWN = 5
+
+
+def _duplicate_error(path: Path, fmt: Literal["jsonl", "parquet"], hashes: array[int]) -> DataError | None:
+    """The error for the repeated ids among ``hashes`` (one per passage, in order), None if only hashes
+    collided. Reads the file again, only to find the lines."""
+    ordered = np.sort(np.frombuffer(hashes, dtype=np.int64))
+    repeated = set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
+    if not repeated:
+        return None
+    first_line: dict[str, int] = {}
+    found: list[tuple[int, str, int]] = []
+    for line, passage in _iter_numbered(path, fmt):
+        if hash(passage.id) not in repeated:
+            continue
+        earlier = first_line.setdefault(passage.id, line)
+        if earlier != line:
+            found.append((line, passage.id, earlier))
+    if not found:
+        return None
+    line, pid, earlier = found[0]
+    more = "".join(f"; line {n}: id {i!r} duplicates line {e}" for n, i, e in found[1:_DUPLICATES_SHOWN])
+    if len(found) > _DUPLICATES_SHOWN:
+        more += f"; and {len(found) - _DUPLICATES_SHOWN} more"
+    return DataError(
+        f"id {pid!r} duplicates line {earlier}{more}: search results name passages by id, so each must be "
+        "unique; fix the ids, or build with --dedupe (bm25) to keep the first passage of each id",
+        path=str(path),
+        line=line,
+    )
+
+
+def iter_passages(
+    path: str | Path, *, format: CorpusFormat = "auto", dedupe: bool = False
+) -> Iterator[Passage]:
+    """Yield the passages of a corpus file in file order, streaming.
+
+    A repeated id is a DataError once the file has been read (see the module docstring); ``dedupe`` skips
+    the later passages of a repeated id instead.
+    """
     p = Path(path)
     if not p.is_file():
         raise DataError("corpus file not found (check the path)", path=str(p))
     fmt = _detect_format(p) if format == "auto" else format
-    if fmt == "parquet":
-        yield from _iter_parquet(p)
-    else:
-        yield from _iter_jsonl(p)
+    if dedupe:
+        seen: set[str] = set()
+        dropped: list[int] = []
+        for line, passage in _iter_numbered(p, fmt):
+            if passage.id in seen:
+                dropped.append(line)
+                continue
+            seen.add(passage.id)
+            yield passage
+        if dropped:
+            logger.warning(
+                "%s: dropped %d passages whose id repeats an earlier one (lines %s%s)",
+                p,
+                len(dropped),
+                ", ".join(map(str, dropped[:_DUPLICATES_SHOWN])),
+                ", ..." if len(dropped) > _DUPLICATES_SHOWN else "",
+            )
+        return
+    hashes = array("q")
+    for _, passage in _iter_numbered(p, fmt):
+        hashes.append(hash(passage.id))
+        yield passage
+    if len(hashes) > 1:
+        error = _duplicate_error(p, fmt, hashes)
+        if error is not None:
+            raise error
 
 
 def corpus_fingerprint(path: str | Path, *, chunk_size: int = 1 << 20) -> str:

@@ -43,6 +43,11 @@ def register(subparsers: Any) -> None:
     build.add_argument("--stemmer", help="bm25: PyStemmer algorithm, or 'none' (default english)")
     build.add_argument("--stopwords", help="bm25: en, en_plus or none (default en)")
     build.add_argument(
+        "--dedupe",
+        action="store_true",
+        help="bm25: keep the first passage of each repeated id (by default a repeated id is an error)",
+    )
+    build.add_argument(
         "--force",
         action="store_true",
         help="replace an existing index in --out (once the new one is built; a failed build keeps the old)",
@@ -66,6 +71,8 @@ def _named_options(args: argparse.Namespace) -> dict[str, Any]:
         named["k1"] = args.k1
     if args.b is not None:
         named["b"] = args.b
+    if args.dedupe:
+        named["dedupe"] = True
     for key in ("stemmer", "stopwords"):
         value = getattr(args, key)
         if value is not None:

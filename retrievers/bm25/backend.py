@@ -123,8 +123,11 @@ class BM25OpenOptions:
 class _BuildOptions:
     chunk_docs: int = 8192
     format: CorpusFormat = "auto"
+    dedupe: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.dedupe, bool):
+            raise ConfigError(f"dedupe must be true or false, got {self.dedupe!r}")
         check_fields(self, owner="")
         if self.chunk_docs < 1:
             raise ConfigError(f"chunk_docs must be an integer >= 1, got {self.chunk_docs!r}")
@@ -444,7 +447,7 @@ class BM25Backend:
         fingerprint = corpus_fingerprint(corpus)
         with PassageStoreWriter(out) as writer:
             model, tokenizer, n_docs, avg_doc_len = _index(
-                iter_passages(corpus, format=build_options.format),
+                iter_passages(corpus, format=build_options.format, dedupe=build_options.dedupe),
                 config,
                 chunk_docs=build_options.chunk_docs,
                 on_passage=writer.add,

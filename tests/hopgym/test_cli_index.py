@@ -243,3 +243,16 @@ def test_search_verify_reads_every_checksum(
     capsys.readouterr()
     assert _run(["search", "--index", str(out), "desert", "--verify"]) == 2
     assert "data.csc.index.npy: index file checksum does not match" in capsys.readouterr().err
+
+
+def test_a_repeated_id_is_refused_unless_dedupe(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with corpus.open("a") as fh:
+        fh.write(json.dumps({**PASSAGES[2], "text": "Another text under the id of the Sahara."}) + "\n")
+    out = tmp_path / "idx"
+    assert _run(_build_argv(corpus, out)) == 2
+    assert "corpus.jsonl:4: id 'c' duplicates line 3" in capsys.readouterr().err
+    assert not out.exists()
+    assert _run(_build_argv(corpus, out, "--dedupe")) == 0
+    assert json.loads(capsys.readouterr().out)["passage_count"] == 3

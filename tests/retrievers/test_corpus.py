@@ -136,3 +136,67 @@ def test_manifest_round_trip_and_errors(tmp_path: Path) -> None:
     write_manifest(tmp_path, {**manifest.to_json(), "backend": "nosuch"})
     with pytest.raises(Exception, match="unknown index backend 'nosuch'"):
         open_index(tmp_path)
+
+
+# -- repeated passage ids (issue 10 C9) -----------------------------------------------------------------------
+
+
+def _jsonl(path: Path, ids: list[object]) -> Path:
+    path.write_text("".join(json.dumps({"id": i, "contents": f"text of {i}"}) + "\n" for i in ids))
+    return path
+
+
+def test_a_repeated_id_names_both_lines(tmp_path: Path) -> None:
+    corpus = _jsonl(tmp_path / "c.jsonl", ["a", "b", "c", "b"])
+    with pytest.raises(DataError, match=r"c\.jsonl:4: id 'b' duplicates line 2: .*unique.*--dedupe"):
+        list(iter_passages(corpus))
+
+
+def test_line_numbers_count_blank_lines_and_ids_compare_as_text(tmp_path: Path) -> None:
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(
+        '{"id": 7, "contents": "x"}\n\n{"id": "8", "contents": "y"}\n{"id": "7", "contents": "z"}\n'
+    )
+    with pytest.raises(DataError, match=r"c\.jsonl:4: id '7' duplicates line 1"):
+        list(iter_passages(corpus))
+
+
+def test_many_repeats_are_listed_up_to_a_limit(tmp_path: Path) -> None:
+    corpus = _jsonl(tmp_path / "c.jsonl", ["x", *["y"] * 8])
+    with pytest.raises(DataError) as info:
+        list(iter_passages(corpus))
+    message = str(info.value)
+    assert message.startswith(f"{corpus}:3: id 'y' duplicates line 2")
+    assert "line 6: id 'y' duplicates line 2" in message and "and 2 more" in message
+
+
+def test_the_passages_before_the_end_still_stream(tmp_path: Path) -> None:
+    # The check runs when the file has been read: a caller sees every passage, then the error, so an index
+    # build fails before it publishes anything.
+    corpus = _jsonl(tmp_path / "c.jsonl", ["a", "b", "a"])
+    seen = []
+    with pytest.raises(DataError, match="duplicates"):
+        for passage in iter_passages(corpus):
+            seen.append(passage.id)
+    assert seen == ["a", "b", "a"]
+
+
+def test_dedupe_keeps_the_first_passage_of_each_id(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    corpus = _jsonl(tmp_path / "c.jsonl", ["a", "b", "a", "c", "b"])
+    passages = list(iter_passages(corpus, dedupe=True))
+    assert [(p.id, p.text) for p in passages] == [("a", "text of a"), ("b", "text of b"), ("c", "text of c")]
+    assert "dropped 2 passages whose id repeats an earlier one (lines 3, 5)" in caplog.text
+
+
+def test_a_repeated_id_in_parquet_names_the_rows(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    corpus = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"id": ["a", "b", "a"], "contents": ["1", "2", "3"]}), corpus)
+    with pytest.raises(DataError, match=r"c\.parquet:3: id 'a' duplicates line 1"):
+        list(iter_passages(corpus))
+
+
+def test_unique_ids_pass(tmp_path: Path) -> None:
+    corpus = _jsonl(tmp_path / "c.jsonl", [f"p{i}" for i in range(2000)] + [1, 2])
+    assert len(list(iter_passages(corpus))) == 2002
