@@ -72,7 +72,9 @@ def drop_think_blocks(text: str) -> str:
     return "".join(parts)
 
 
-def compile_plain_turn(tags: Sequence[ActionTags], *, drop_think: bool) -> re.Pattern[str] | None:
+def compile_plain_turn(
+    tags: Sequence[ActionTags], *, drop_think: bool, forbidden_inside: Sequence[str] = ()
+) -> re.Pattern[str] | None:
     """A pattern that ``fullmatch``es the common, plain turns, for which the parse result is known at once.
 
     A plain turn has no ``<`` outside complete ``<think>...</think>`` blocks without ``<`` inside (with
@@ -82,9 +84,12 @@ def compile_plain_turn(tags: Sequence[ActionTags], *, drop_think: bool) -> re.Pa
     ``i + 1`` holds the content of ``tags[i]``), or the no-action invalid when no group matched. Any other
     turn does not match and takes the general path. All quantifiers are possessive and every alternative
     starts with a different character class, so matching is linear. None when a tag does not start with its
-    only ``<`` (the fast path would not be exact).
+    only ``<``, or a ``forbidden_inside`` string does not start with ``<`` (content without ``<`` could then
+    hold it, and the shortcut would not be exact).
     """
     if any(tag.count("<") != 1 or not tag.startswith("<") for t in tags for tag in (t.open, t.close)):
+        return None
+    if any(not tag.startswith("<") for tag in forbidden_inside):
         return None
     text = "[^<]++"
     if drop_think:

@@ -44,7 +44,9 @@ class TagProtocol(TemplatedProtocol):
         super().__init_subclass__(**kwargs)
         tags = getattr(cls, "action_tags", None)
         if tags is not None:
-            cls._plain_turn = compile_plain_turn(tags, drop_think=cls.drop_think)
+            cls._plain_turn = compile_plain_turn(
+                tags, drop_think=cls.drop_think, forbidden_inside=getattr(cls, "forbidden_inside", ())
+            )
             cls._no_action = ParsedAction.invalid(no_action_reason(tags))
 
     def parse(self, text: str) -> ParsedAction:

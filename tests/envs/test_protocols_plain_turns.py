@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hopgym.envs.protocols import R1SearcherProtocol, ReSearchProtocol, SearchR1Protocol
+from hopgym.envs.protocols.tag_parsing import ActionTags
 from hopgym.envs.protocols.tag_protocol import TagProtocol
 
 PROTOCOLS = [SearchR1Protocol(), ReSearchProtocol(), R1SearcherProtocol()]
@@ -82,3 +85,25 @@ def test_an_action_inside_reasoning(protocol: TagProtocol) -> None:
     parsed = protocol.parse(turn)
     assert parsed == protocol.parse_general(turn)
     assert parsed.kind == ("invalid" if protocol.drop_think else "search")
+
+
+@dataclass(frozen=True)
+class BracketTags(SearchR1Protocol):
+    """Tags the shortcut cannot handle exactly: it must stand aside, not change the result."""
+
+    action_tags = (
+        ActionTags("search", "[search]", "[/search]"),
+        ActionTags("answer", "<answer>", "</answer>"),
+    )
+
+
+@dataclass(frozen=True)
+class BracketForbidden(SearchR1Protocol):
+    forbidden_inside = ("[doc]",)
+
+
+def test_the_shortcut_stands_aside_for_tags_without_a_leading_angle_bracket() -> None:
+    assert BracketTags._plain_turn is None and BracketForbidden._plain_turn is None
+    assert BracketTags().parse("[search] q [/search]").query == "q"
+    parsed = BracketForbidden().parse("<search> a [doc] b </search>")
+    assert parsed.kind == "invalid" and parsed.reason is not None and "[doc]" in parsed.reason
