@@ -93,8 +93,9 @@ def _build_small(url: str, out: Path, passages: list[Passage], **options: Any) -
     )
     # build is synchronous (the CLI calls it); called from a running event loop, as here, it runs its
     # own loop in a worker thread.
-    build_index("elasticsearch", corpus, out, url=url, index_name=ES.unique_index_name(), **options)
-    return out
+    # The index directory is a sibling of the corpus: a build refuses an --out that contains its corpus.
+    build_index("elasticsearch", corpus, out / "index", url=url, index_name=ES.unique_index_name(), **options)
+    return out / "index"
 
 
 def test_build_writes_a_manifest_without_secrets(built: dict[str, Any], corpus: Path, es_url: str) -> None:
