@@ -310,3 +310,22 @@ def test_hopgym_search_on_a_damaged_index_exits_2_with_the_file_named(index: Pat
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert f"{damage}.csc.index.npy" in result.stderr and "rebuild the index" in result.stderr
     assert result.stdout == ""
+
+
+async def test_a_server_over_a_damaged_row_answers_an_error_logs_it_and_keeps_serving(
+    index: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    httpx = pytest.importorskip("httpx")
+    from hopgym.retrievers.server.app import ServerConfig, create_app, running_server
+
+    passages = index / "passages.jsonl"
+    raw = passages.read_bytes()
+    _flip_byte(passages, raw.index(b"number7") + 1)
+    app = create_app(_open(index), ServerConfig(batching=False), close_retriever=True)
+    async with running_server(app) as url, httpx.AsyncClient(base_url=url) as http:
+        bad = await http.post("/retrieve", json={"queries": ["number7"], "topk": 1})
+        assert bad.status_code == 500
+        assert "passage row 7 does not match its checksum" in bad.text and "passages.jsonl" in bad.text
+        good = await http.post("/retrieve", json={"queries": ["number8"], "topk": 1})
+        assert good.status_code == 200 and "p8" in good.text
+    assert "passage row 7 does not match its checksum" in caplog.text
