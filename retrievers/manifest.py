@@ -208,6 +208,9 @@ def build_index(
     """
     spec = _resolve(backend)
     corpus_path, out_path = Path(corpus), Path(out)
+    if out_path.is_symlink():
+        # Replace the directory the link points to, not the link.
+        out_path = out_path.resolve()
     replaces = _check_destination(corpus_path, out_path, overwrite=overwrite)
     building = out_path.with_name(out_path.name + BUILDING_SUFFIX)
     resume_files: tuple[str, ...] = tuple(getattr(spec, "resume_files", ()))

@@ -161,3 +161,16 @@ def test_an_out_holding_the_corpus_is_refused(backend: ChunkBackend, tmp_path: P
     with pytest.raises(ConfigError, match="contains the corpus"):
         build_index(backend.name, corpus, out)
     assert sorted(p.name for p in data.iterdir()) == ["corpus.jsonl"]
+
+
+def test_an_out_that_is_a_symlink_replaces_the_directory_it_points_to(
+    backend: ChunkBackend, tmp_path: Path
+) -> None:
+    corpus = _corpus(tmp_path / "corpus.jsonl", 2)
+    real = tmp_path / "real"
+    build_index(backend.name, corpus, real, tag="first")
+    link = tmp_path / "current"
+    link.symlink_to(real)
+    build_index(backend.name, corpus, link, tag="second")
+    assert link.is_symlink() and (link / "summary.txt").read_text() == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl", "current", "real"]
