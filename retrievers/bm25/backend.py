@@ -102,8 +102,9 @@ class BM25OpenOptions:
     ``n_threads`` > 1 splits each batch across that many threads; concurrent searches also run side by side
     (the kernel releases the GIL). ``pruning`` false scores every document the query's terms touch instead
     of skipping those that cannot reach the top k (same results, slower; for benchmarks and debugging).
-    ``verify`` checks file checksums (reads the whole index); ``corpus`` checks that the index was built
-    from that corpus file.
+    Every open checks the index for damage at a small cost (:mod:`hopgym.retrievers.bm25.integrity`);
+    ``verify`` also checks every file's sha256 (reads the whole index). ``corpus`` checks that the index was
+    built from that corpus file.
     """
 
     n_threads: int = 1
