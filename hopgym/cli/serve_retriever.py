@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 from pathlib import Path
@@ -139,10 +138,10 @@ def read_token(args: argparse.Namespace) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        require("uvicorn", extra="server", purpose="hopgym serve-retriever")
+        require("httptools", extra="server", purpose="hopgym serve-retriever")
         from hopgym.cli.index import parse_options
         from hopgym.retrievers.loading import load_retriever
-        from hopgym.retrievers.server.app import ServerConfig, create_app, uvicorn_config
+        from hopgym.retrievers.server.app import ServerConfig, create_app, serve
 
         token = read_token(args)
         config = ServerConfig(
@@ -168,8 +167,6 @@ def run(args: argparse.Namespace) -> int:
             "serving on %s without --token: anyone who can reach this port can query the index", args.host
         )
     app = create_app(retriever, config, close_retriever=True)
-    uvicorn: Any = require("uvicorn", extra="server")
-    server = uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level))
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has already shut down cleanly
-        server.run()
+    logging.getLogger("hopgym").setLevel(args.log_level.upper())
+    serve(app, host=args.host, port=args.port)
     return 0

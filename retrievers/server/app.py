@@ -1,14 +1,16 @@
-"""The retriever server: one ASGI app answering every seed project's request shape.
+"""The retriever server: one app answering every seed project's request shape.
 
 ``create_app(retriever, config)`` serves any :class:`Retriever` (tests pass one directly; ``hopgym
 serve-retriever`` opens an index). Requests go through a :class:`MicroBatchingRetriever`, so concurrent
-clients share batched backend calls. Request and response shapes are in :mod:`server.schemas`.
+clients share batched backend calls. Request and response shapes are in :mod:`server.schemas`; the HTTP
+transport is :mod:`server.http_protocol`.
 
-The app is a plain ASGI callable rather than a web framework's: per request it reads the body, parses it
-(orjson when installed), runs the search and writes one JSON body, which is most of what a small BM25
-search costs. Every request's work is bounded: body bytes, queries, k, queries x k, response bytes, the
-time to send the body (and, under uvicorn with httptools, the headers), and the backend's time.
-Needs the ``server`` extra (uvicorn, prometheus-client), imported only when an app is built.
+The per-request path is kept short, since a small BM25 search costs less than a web framework's handling:
+the body is parsed by orjson (when installed) straight into the endpoint's request, the answer is encoded
+once, byte for byte as FastAPI's JSONResponse (Search-R1's server) writes it, and metric children are
+looked up once. Every request's work is bounded: body bytes, queries, k, queries x k, response bytes, the
+time to send headers and body, and the backend's time.
+Needs the ``server`` extra (httptools, prometheus-client, orjson), imported only when an app is built.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ import hmac
 import json
 import logging
 import math
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+import signal
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 from hopgym.errors import ConfigError, RetrieverError, RetrieverTimeout, RetrieverUnavailable, require
 from hopgym.retrievers.base import Retriever
+from hopgym.retrievers.server.http_protocol import HttpServer
 from hopgym.retrievers.server.schemas import (
     Limits,
     RequestError,
@@ -43,7 +46,7 @@ from hopgym.retrievers.server.schemas import (
 from hopgym.retrievers.wrappers.batching import MicroBatchingRetriever
 from hopgym.types import Passage
 
-__all__ = ["RetrieverApp", "ServerConfig", "create_app", "running_server", "uvicorn_config"]
+__all__ = ["RetrieverApp", "ServerConfig", "create_app", "running_server", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +54,7 @@ _ENDPOINTS = ("/retrieve", "/search", "/batch_search", "/queries", "/health", "/
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
 Parser = Callable[[Any, Limits], SearchRequest]
 Shaper = Callable[[SearchRequest, list[list[Passage]]], Any]
 
@@ -205,12 +205,9 @@ def _dump(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
-class _Disconnected(Exception):
-    """The client went away before its request body arrived: nobody to answer."""
-
-
 class RetrieverApp:
-    """The ASGI app; ``state`` holds ``retriever``, ``batcher`` (None without batching), ``metrics``, ``config``."""
+    """Answers one parsed request; ``state`` holds ``retriever``, ``batcher`` (None without batching),
+    ``metrics`` and ``config``. :class:`HttpServer` (or :func:`running_server`) serves it."""
 
     def __init__(self, retriever: Retriever, config: ServerConfig, *, close_retriever: bool) -> None:
         self.config = config
@@ -219,6 +216,7 @@ class RetrieverApp:
         self._loads = _json_loader()
         self._retriever = retriever
         self._close_retriever = close_retriever
+        self._closed = False
         self._name = type(retriever).__name__
         self._backend: Retriever = retriever
         self._batcher: MicroBatchingRetriever | None = None
@@ -238,105 +236,74 @@ class RetrieverApp:
             retriever=retriever, batcher=self._batcher, metrics=self._metrics, config=config
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
-        # Websockets are not served: returning without accepting makes the server refuse the upgrade.
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                try:
-                    await self.aclose()
-                except Exception as exc:
-                    logger.exception("closing the retriever failed")
-                    await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                return
-
     async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if self._batcher is not None:
             await self._batcher.aclose()
         if self._close_retriever:
             await self._retriever.aclose()
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        path: str = scope["path"]
-        status = 500
+    def record(self, path: str, status: int, seconds: float) -> None:
+        """Count one answered request in ``/metrics``."""
+        self._metrics.record(path if path in _ENDPOINTS else "other", status, seconds)
+
+    @staticmethod
+    def error_response(error: RequestError) -> tuple[Headers, bytes]:
+        headers = [*_JSON_HEADERS, (b"www-authenticate", b"Bearer")] if error.status == 401 else _JSON_HEADERS
+        return headers, _dump(error.body())
+
+    async def respond(
+        self, method: str, path: str, headers: Sequence[tuple[bytes, bytes]], body: bytes
+    ) -> tuple[int, Headers, bytes]:
+        """The status, headers and body answering one request (header names lower-case); never raises."""
         try:
-            try:
-                status, body, headers = await self._respond(scope, path, receive)
-            except RequestError as error:
-                status, body = error.status, _dump(error.body())
-                headers = (
-                    [*_JSON_HEADERS, (b"www-authenticate", b"Bearer")] if status == 401 else _JSON_HEADERS
-                )
-            except _Disconnected:
-                status = 499  # nginx's "client closed request": counted, not answered, not an error
-                logger.debug("%s %s: the client disconnected before sending its body", scope["method"], path)
-                return
-            except Exception as exc:  # a server bug or MemoryError: still a JSON answer, and serving goes on
-                logger.exception("%s %s failed", scope["method"], path)
-                status = 500
-                body = _dump({"error": "internal error", "detail": f"{type(exc).__name__}: {exc}"})
-                headers = _JSON_HEADERS
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [*headers, (b"content-length", str(len(body)).encode())],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-        finally:
-            self._metrics.record(
-                path if path in _ENDPOINTS else "other", status, time.perf_counter() - started
+            return await self._respond(method, path, headers, body)
+        except RequestError as error:
+            return (error.status, *self.error_response(error))
+        except Exception as exc:  # a server bug or MemoryError: still a JSON answer, and serving goes on
+            logger.exception("%s %s failed", method, path)
+            return (
+                500,
+                *self.error_response(RequestError(500, "internal error", f"{type(exc).__name__}: {exc}")),
             )
 
     async def _respond(
-        self, scope: Scope, path: str, receive: Receive
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        method = scope["method"]
+        self, method: str, path: str, headers: Sequence[tuple[bytes, bytes]], body: bytes
+    ) -> tuple[int, Headers, bytes]:
         route = _ROUTES.get(path)
         if route is not None and method == "POST":
-            self._authorize(scope)
+            self._authorize(headers)
             parse, shape = route
-            request = parse(_parse_json(self._loads, await self._read_body(scope, receive)), self._limits)
+            request = parse(_parse_json(self._loads, body), self._limits)
             results = await self._search(request)
-            return 200, self._encode(shape(request, results), request), _JSON_HEADERS
+            return 200, _JSON_HEADERS, self._encode(shape(request, results), request)
         if path == "/health" and method in ("GET", "HEAD"):
             health = {"status": "healthy", "retriever": self._name, "batching": self._batcher is not None}
-            return 200, _dump(health), _JSON_HEADERS
+            return 200, _JSON_HEADERS, _dump(health)
         if path == "/metrics" and method in ("GET", "HEAD"):
-            self._authorize(scope)
+            self._authorize(headers)
             payload, content_type = self._metrics.render()
-            return 200, payload, [(b"content-type", content_type.encode())]
+            return 200, [(b"content-type", content_type.encode())], payload
         endpoints = (
             "the endpoints are POST /retrieve, /search, /batch_search, /queries and GET /health, /metrics"
         )
         if route is None and path not in _ENDPOINTS:
             return (
                 404,
-                _dump({"error": "Not Found", "detail": f"{method} {path}: {endpoints}"}),
                 _JSON_HEADERS,
+                _dump({"error": "Not Found", "detail": f"{method} {path}: {endpoints}"}),
             )
         allow = b"POST" if route is not None else b"GET, HEAD"
-        body = _dump({"error": "Method Not Allowed", "detail": f"{method} {path}: {endpoints}"})
-        return 405, body, [*_JSON_HEADERS, (b"allow", allow)]
+        detail = {"error": "Method Not Allowed", "detail": f"{method} {path}: {endpoints}"}
+        return 405, [*_JSON_HEADERS, (b"allow", allow)], _dump(detail)
 
-    def _authorize(self, scope: Scope) -> None:
+    def _authorize(self, headers: Sequence[tuple[bytes, bytes]]) -> None:
         if self._token is None:
             return
         credentials = b""
-        for name, value in scope["headers"]:
+        for name, value in headers:
             if name == b"authorization":
                 scheme, _, credentials = value.partition(b" ")
                 if scheme.lower() != b"bearer":
@@ -344,43 +311,6 @@ class RetrieverApp:
                 break
         if not credentials or not hmac.compare_digest(credentials.strip(), self._token):
             raise RequestError(401, "unauthorized", "send the header 'Authorization: Bearer <token>'")
-
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
-        limit = self.config.max_body_bytes
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                if value.isdigit() and int(value) > limit:
-                    raise RequestError(
-                        413, "request too large", f"{int(value)} bytes; this server takes at most {limit}"
-                    )
-                break
-        chunks: list[bytes] = []
-        size = 0
-        # One deadline for the whole body: a client sending a byte a second must not hold a request.
-        try:
-            async with asyncio.timeout(self.config.body_timeout_s):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        raise _Disconnected
-                    chunk: bytes = message.get("body", b"")
-                    size += len(chunk)
-                    if size > limit:
-                        raise RequestError(
-                            413, "request too large", f"over {limit} bytes; send fewer or shorter queries"
-                        )
-                    if not message.get("more_body", False):
-                        if not chunks:
-                            return chunk
-                        chunks.append(chunk)
-                        return b"".join(chunks)
-                    chunks.append(chunk)
-        except TimeoutError:
-            raise RequestError(
-                408,
-                "request timeout",
-                f"the request body did not arrive within {self.config.body_timeout_s:g} s (body_timeout_s)",
-            ) from None
 
     async def _search(self, request: SearchRequest) -> list[list[Passage]]:
         if self._batcher is None:
@@ -437,122 +367,46 @@ class RetrieverApp:
 def create_app(
     retriever: Retriever, config: ServerConfig | None = None, *, close_retriever: bool = False
 ) -> RetrieverApp:
-    """An ASGI app serving ``retriever``; it closes ``retriever`` at shutdown if ``close_retriever``."""
+    """An app serving ``retriever``; it closes ``retriever`` at shutdown if ``close_retriever``."""
     return RetrieverApp(retriever, config or ServerConfig(), close_retriever=close_retriever)
 
 
-def _header_deadline_protocol(timeout_s: float) -> Any:
-    """uvicorn's httptools protocol, closing a connection whose request headers take over ``timeout_s``.
-
-    uvicorn bounds idle keep-alive connections but not a request's headers: a client sending a byte a
-    second would hold a connection forever. None if httptools is missing (uvicorn then uses h11).
-    """
-    try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-    except ImportError:
-        return None
-
-    class HeaderDeadlineProtocol(HttpToolsProtocol):
-        _header_timer: asyncio.TimerHandle | None = None
-
-        def _arm(self) -> None:
-            self._disarm()
-            self._header_timer = self.loop.call_later(timeout_s, self._headers_too_slow)
-
-        def _disarm(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _headers_too_slow(self) -> None:
-            self._header_timer = None
-            if not self.transport.is_closing():
-                logger.info("closing a connection that sent no complete request headers in %g s", timeout_s)
-                self.transport.close()
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def on_headers_complete(self) -> None:
-            self._disarm()
-            super().on_headers_complete()
-
-        def on_response_complete(self) -> None:
-            pipelined = bool(self.pipeline)  # a queued request already has its headers
-            super().on_response_complete()
-            if not pipelined and not self.transport.is_closing():
-                self._arm()
-
-    return HeaderDeadlineProtocol
-
-
-def uvicorn_config(
-    app: RetrieverApp, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
-) -> Any:
-    """The uvicorn settings the server runs with (``hopgym serve-retriever`` and :func:`running_server`)."""
-    uvicorn: Any = require("uvicorn", extra="server", purpose="serving the retriever")
-    protocol = _header_deadline_protocol(app.config.header_timeout_s)
-    if protocol is None:
-        logger.warning("httptools is not installed: slow request headers are not timed out")
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        http=protocol or "auto",
-        log_level=log_level,
-        access_log=False,
-        proxy_headers=False,  # client addresses are never used; the middleware would cost every request
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
-
-
 @contextlib.asynccontextmanager
-async def running_server(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn in this event loop; yields the base URL (port 0 picks a free port).
+async def running_server(app: RetrieverApp, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serve ``app`` in this event loop; yields the base URL (port 0 picks a free port).
 
-    For tests and benchmarks: signal handlers are left alone, and leaving the block shuts the server down.
+    Leaving the block stops the server: requests in flight finish (up to 5 s), then the app is closed.
     """
-    uvicorn: Any = require("uvicorn", extra="server", purpose="serving the retriever")
-
-    class QuietServer(uvicorn.Server):  # type: ignore[misc]
-        @contextlib.contextmanager
-        def capture_signals(self) -> Any:
-            yield
-
-    if isinstance(app, RetrieverApp):
-        config = uvicorn_config(app, host=host, port=port)
-    else:
-        config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
-            timeout_graceful_shutdown=5,
-        )  # fmt: skip
-    server = QuietServer(config)
-
-    async def serve() -> None:
-        try:
-            await server.serve()
-        except SystemExit:  # uvicorn exits when it cannot bind; a SystemExit would stop the whole loop
-            raise ConfigError(
-                f"cannot serve on {host}:{port} (address in use or not local?); see the log"
-            ) from None
-
-    task = asyncio.get_running_loop().create_task(serve())
+    server = HttpServer(app, asyncio.get_running_loop())
     try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RetrieverUnavailable("the retriever server stopped during startup; see the log")
-            await asyncio.sleep(0.01)
-        # Ask the listening socket: port 0 means the OS picked one.
-        bound_port = server.servers[0].sockets[0].getsockname()[1]
+        bound = await server.start(host, port)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve on {host}:{port} ({exc.strerror or exc}); pick another port"
+        ) from None
+    try:
         url_host = f"[{host}]" if ":" in host else host
-        yield f"http://{url_host}:{bound_port}"
+        yield f"http://{url_host}:{bound}"
     finally:
-        server.should_exit = True
-        await task
+        await server.stop()
+
+
+def serve(app: RetrieverApp, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM (``hopgym serve-retriever``), on uvloop when installed."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        async with running_server(app, host=host, port=port) as url:
+            logger.info("serving %s on %s (Ctrl-C stops)", type(app.state.retriever).__name__, url)
+            await stop.wait()
+            logger.info("shutting down: finishing requests in flight")
+
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())

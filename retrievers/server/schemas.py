@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from hopgym.types import Passage
@@ -115,7 +115,7 @@ def _k(body: Mapping[str, Any], field: str, default: int, limits: Limits) -> int
     return value
 
 
-def _bounded(queries: tuple[str, ...], k: int, field: str, limits: Limits) -> SearchRequest:
+def _bounded(queries: tuple[str, ...], k: int, field: str, limits: Limits, scores: bool) -> SearchRequest:
     # queries x k, not each alone: 300 queries x k=1000 is a small body but a 100 MB answer.
     if len(queries) * k > limits.max_results:
         raise RequestError(
@@ -124,7 +124,7 @@ def _bounded(queries: tuple[str, ...], k: int, field: str, limits: Limits) -> Se
             f"{len(queries)} queries x {field}={k} = {len(queries) * k} passages; this server returns at "
             f"most {limits.max_results} per request (max_results): send fewer queries or a smaller {field}",
         )
-    return SearchRequest(queries, k, False)
+    return SearchRequest(queries, k, scores)
 
 
 def _flag(body: Mapping[str, Any], field: str) -> bool:
@@ -149,8 +149,8 @@ def parse_retrieve(body: Any, limits: Limits) -> SearchRequest:
         queries = (data["query"],)
     else:
         raise _invalid("missing 'queries' (a list of strings) or 'query' (a string)")
-    request = _bounded(queries, _k(data, "topk", DEFAULT_RETRIEVE_TOPK, limits), "topk", limits)
-    return replace(request, scores=_flag(data, "return_scores"))
+    k = _k(data, "topk", DEFAULT_RETRIEVE_TOPK, limits)
+    return _bounded(queries, k, "topk", limits, _flag(data, "return_scores"))
 
 
 def parse_search(body: Any, limits: Limits) -> SearchRequest:
@@ -161,8 +161,8 @@ def parse_search(body: Any, limits: Limits) -> SearchRequest:
         raise _invalid(f"'query' must be a string, got {type(query).__name__}")
     if not query.strip():
         raise RequestError(400, "empty query", "Query content cannot be empty")
-    request = _bounded((query,), _k(data, "top_n", DEFAULT_TOP_N, limits), "top_n", limits)
-    return replace(request, scores=_flag(data, "return_score"))
+    k = _k(data, "top_n", DEFAULT_TOP_N, limits)
+    return _bounded((query,), k, "top_n", limits, _flag(data, "return_score"))
 
 
 def parse_batch_search(body: Any, limits: Limits) -> SearchRequest:
@@ -171,8 +171,8 @@ def parse_batch_search(body: Any, limits: Limits) -> SearchRequest:
     if "query" not in data:
         raise _invalid("missing 'query' (a list of strings)")
     queries = _query_list(data["query"], "query", limits)
-    request = _bounded(queries, _k(data, "top_n", DEFAULT_TOP_N, limits), "top_n", limits)
-    return replace(request, scores=_flag(data, "return_score"))
+    k = _k(data, "top_n", DEFAULT_TOP_N, limits)
+    return _bounded(queries, k, "top_n", limits, _flag(data, "return_score"))
 
 
 def parse_queries(body: Any, limits: Limits) -> SearchRequest:
@@ -181,7 +181,7 @@ def parse_queries(body: Any, limits: Limits) -> SearchRequest:
     if "queries" not in data:
         raise _invalid("missing 'queries' (a list of strings)")
     queries = _query_list(data["queries"], "queries", limits)
-    return _bounded(queries, _k(data, "k", DEFAULT_R1_K, limits), "k", limits)
+    return _bounded(queries, _k(data, "k", DEFAULT_R1_K, limits), "k", limits, False)
 
 
 def document(passage: Passage) -> dict[str, str]:

@@ -313,7 +313,7 @@ class Records(logging.Handler):
 
 async def test_a_client_leaving_mid_body_is_not_an_application_error() -> None:
     handler = Records()
-    watched = [logging.getLogger(name) for name in ("uvicorn.error", "uvicorn", "hopgym")]
+    watched = [logging.getLogger(name) for name in ("asyncio", "hopgym")]
     bm25 = InMemoryBM25Retriever([Passage("1", "Film", "A film.")])
     async with running_server(create_app(bm25)) as url:
         for logger in watched:

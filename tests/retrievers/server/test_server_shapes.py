@@ -1,12 +1,13 @@
 """The retriever server answers each seed project's exact request body with its exact response shape.
 
 Every test sends the literal JSON a seed client sends (Search-R1 / verl, SkyRL-gym, ReSearch's FlashRAG
-serving, R1-Searcher) to the real app under uvicorn and compares with the in-memory BM25 answer.
+serving, R1-Searcher) to the real server on a loopback port and compares with the in-memory BM25 answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator, Sequence
 
@@ -58,6 +59,17 @@ async def test_search_r1_retrieve_with_scores(client, bm25) -> None:
     expected = bm25.search_sync([Q1, Q2], 3)
     assert body == {"result": [[{"document": doc(p), "score": p.score} for p in hits] for hits in expected]}
     assert all(len(hits) == 3 for hits in body["result"])  # type: ignore[index]
+
+
+async def test_search_r1_retrieve_bytes_are_what_fastapi_writes(client, bm25) -> None:
+    # Search-R1's server returns a dict through FastAPI's JSONResponse: compact separators, raw UTF-8.
+    raw = f'{{"queries": ["{Q1}", "Ünïcode café"], "topk": 3, "return_scores": true}}'.encode()
+    response = await client.post("/retrieve", content=raw, headers={"Content-Type": "application/json"})
+    expected = bm25.search_sync([Q1, "Ünïcode café"], 3)
+    body = {"result": [[{"document": doc(p), "score": p.score} for p in hits] for hits in expected]}
+    fastapi_bytes = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    assert response.content == fastapi_bytes
+    assert response.headers["content-length"] == str(len(fastapi_bytes))
 
 
 async def test_search_r1_retrieve_without_scores(client, bm25) -> None:
