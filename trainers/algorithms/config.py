@@ -6,7 +6,8 @@ Field names follow OpenRLHF 0.11.2's flags (``openrlhf/cli/train_ppo_ray.py``) s
 ``--algo.kl.use_loss``, ``kl_unbiased_gradient`` = ``--algo.kl.unbiased_gradient``, ``eps_clip_low`` /
 ``eps_clip_high`` = ``--actor.eps_clip_low_high``, ``dual_clip`` = ``--actor.dual_clip``, ``reward_clip`` =
 ``--reward.clip_range``, ``advantage_std_norm`` = not ``--algo.advantage.no_std_norm``, ``loss_aggregation`` =
-``--actor.loss_agg_mode``, ``entropy_coef`` = ``--actor.entropy_coef``.
+``--actor.loss_agg_mode``, ``entropy_coef`` = ``--actor.entropy_coef``, ``is_correction_*`` =
+``--algo.advantage.is_correction_*`` (``threshold`` always as the pair ``(low, high)``).
 
 Where OpenRLHF only warns and silently changes a setting (``gamma`` forced to 1.0 for every estimator but
 ``reinforce``), this config refuses the setting instead and says what to change.
@@ -26,6 +27,9 @@ __all__ = [
     "WHITENED_ESTIMATORS",
     "AlgorithmConfig",
     "Estimator",
+    "ISCorrectionGating",
+    "ISCorrectionLevel",
+    "ISCorrectionMode",
     "KLEstimator",
     "LossAggregation",
 ]
@@ -35,6 +39,9 @@ logger = logging.getLogger(__name__)
 Estimator = Literal["reinforce", "reinforce_baseline", "group_norm", "rloo", "dr_grpo"]
 KLEstimator = Literal["k1", "k2", "k3"]
 LossAggregation = Literal["token-mean", "seq-mean-token-mean"]
+ISCorrectionLevel = Literal["off", "token", "seq"]
+ISCorrectionMode = Literal["mask", "clip"]
+ISCorrectionGating = Literal["ratio", "binary_kl", "tv"]
 
 # Estimators whose baseline is computed over the samples of one prompt (OpenRLHF asserts
 # n_samples_per_prompt > 1 for exactly these: train_ppo_ray.py, "requires n_samples_per_prompt > 1").
@@ -73,6 +80,13 @@ class AlgorithmConfig:
     - ``loss_aggregation``: ``token-mean`` (every action token of the optimizer step weighs the same) or
       ``seq-mean-token-mean`` (every sequence weighs the same).
     - ``entropy_coef``: weight of an entropy bonus (0: entropy is only logged).
+    - ``is_correction_level``: the rollout-vs-trainer importance correction (rollouts sampled by vLLM, whose
+      log-probs differ from the training model's): ``off``, per ``token``, or per sequence (``seq``).
+    - ``is_correction_mode``: ``mask`` drops out-of-band units (survivors keep their per-token weight
+      ``pi_train / pi_rollout``); ``clip`` clamps the token weight into the band (truncated IS).
+    - ``is_correction_gating``: the statistic the band applies to: the weight itself (``ratio``), or the
+      sampled token's ``binary_kl`` / ``tv`` divergence between the two policies (upper bound only).
+    - ``is_correction_threshold``: the band ``(low, high)``; divergences need ``low = 0``.
     """
 
     estimator: Estimator = "reinforce"
@@ -88,6 +102,10 @@ class AlgorithmConfig:
     advantage_std_norm: bool = True
     loss_aggregation: LossAggregation = "token-mean"
     entropy_coef: float = 0.0
+    is_correction_level: ISCorrectionLevel = "off"
+    is_correction_mode: ISCorrectionMode = "mask"
+    is_correction_gating: ISCorrectionGating = "ratio"
+    is_correction_threshold: tuple[float, float] = (0.5, 5.0)
 
     def __post_init__(self) -> None:
         self._check_choice("estimator", self.estimator, Estimator)
@@ -150,6 +168,39 @@ class AlgorithmConfig:
         if _finite("entropy_coef", self.entropy_coef) < 0:
             raise ConfigError(
                 f"entropy_coef={self.entropy_coef!r} is invalid: use 0 (log only) or a positive bonus weight"
+            )
+        self._check_importance_correction()
+
+    def _check_importance_correction(self) -> None:
+        # The same rules as OpenRLHF's PolicyLoss.__init__ (models/loss.py), with the fix spelled out.
+        self._check_choice("is_correction_level", self.is_correction_level, ISCorrectionLevel)
+        self._check_choice("is_correction_mode", self.is_correction_mode, ISCorrectionMode)
+        self._check_choice("is_correction_gating", self.is_correction_gating, ISCorrectionGating)
+        band = self.is_correction_threshold
+        if not isinstance(band, tuple | list) or len(band) != 2:
+            raise ConfigError(
+                f"is_correction_threshold={band!r} is invalid: use a pair (low, high), e.g. (0.5, 5.0)"
+            )
+        low = _finite("is_correction_threshold[0]", band[0])
+        high = _finite("is_correction_threshold[1]", band[1])
+        if not 0.0 <= low < high:
+            raise ConfigError(
+                f"is_correction_threshold={band!r} is invalid: use 0 <= low < high, e.g. (0.5, 5.0)"
+            )
+        object.__setattr__(self, "is_correction_threshold", (low, high))
+        if self.is_correction_level == "off":
+            return
+        if self.is_correction_mode == "clip" and (
+            self.is_correction_level == "seq" or self.is_correction_gating != "ratio"
+        ):
+            raise ConfigError(
+                "is_correction_mode='clip' clamps a per-token weight: it needs is_correction_level='token' and "
+                "is_correction_gating='ratio'; use is_correction_mode='mask' for a per-sequence or divergence gate"
+            )
+        if self.is_correction_gating != "ratio" and low > 0:
+            raise ConfigError(
+                f"is_correction_gating={self.is_correction_gating!r} bounds a divergence from above only: set "
+                f"is_correction_threshold=(0.0, delta), e.g. (0.0, 0.01); got {band!r}"
             )
 
     @staticmethod

@@ -1,7 +1,7 @@
 """The actor's loss: PPO-clip policy loss, optional KL loss and entropy bonus, as OpenRLHF 0.11.2 builds it.
 
-References: ``openrlhf/models/loss.py`` (``PolicyLoss.forward`` for ``policy_loss_type="ppo"`` without the
-vLLM importance correction, and ``aggregate_loss``), ``openrlhf/trainer/ray/ppo_actor.py``
+References: ``openrlhf/models/loss.py`` (``PolicyLoss.forward`` for ``policy_loss_type="ppo"``, its
+rollout importance correction, and ``aggregate_loss``), ``openrlhf/trainer/ray/ppo_actor.py``
 (``training_step``: ``loss = policy_loss + kl_coef * kl_loss - entropy_coef * entropy``) and
 ``openrlhf/models/utils.py`` (``compute_entropy``, ``masked_mean``).
 
@@ -10,6 +10,9 @@ Per action token, with ``A`` the advantage:
 - ``ratio = exp(clamp(log pi - log pi_old, -20, 20))``
 - ``loss = -min(ratio * A, clamp(ratio, 1 - eps_low, 1 + eps_high) * A)``
 - dual clip (``c > 1``), negative advantages only: ``loss = -max(min(...), c * A)``.
+- rollout importance correction (optional, :func:`rollout_correction`): ``loss *= coef``, where ``coef`` is
+  the token weight ``pi_old / pi_rollout`` (the training model's recomputed log-probs over the sampler's)
+  clamped into a band, or kept/zeroed by a gate on the token, the sequence, or a divergence.
 
 Aggregation (:func:`aggregate`) over the optimizer step, so that gradient accumulation over micro-batches
 gives the same gradient as one big batch: ``token-mean`` divides the masked sum by the number of action
@@ -30,17 +33,25 @@ from typing import NamedTuple
 
 import torch
 
-from hopgym.trainers.algorithms.config import AlgorithmConfig, LossAggregation
+from hopgym.trainers.algorithms.config import (
+    AlgorithmConfig,
+    ISCorrectionGating,
+    ISCorrectionLevel,
+    ISCorrectionMode,
+    LossAggregation,
+)
 from hopgym.trainers.algorithms.kl import approx_kl
 
 __all__ = [
     "LOG_RATIO_CLAMP",
     "ActorLoss",
+    "RolloutCorrection",
     "actor_loss",
     "aggregate",
     "entropy_from_logits",
     "masked_mean",
     "ppo_clip_loss",
+    "rollout_correction",
     "step_normalizers",
 ]
 
@@ -48,6 +59,8 @@ __all__ = [
 LOG_RATIO_CLAMP = 20.0
 # Per-sequence token mean denominator: count + SEQ_MEAN_EPS (aggregate_loss).
 SEQ_MEAN_EPS = 1e-8
+# Token probabilities are clamped to [eps, 1 - eps] before the binary KL's logs (PolicyLoss.forward).
+PROB_CLAMP = 1e-6
 
 
 class ActorLoss(NamedTuple):
@@ -59,6 +72,16 @@ class ActorLoss(NamedTuple):
     entropy: torch.Tensor
     clip_fraction: torch.Tensor
     ppo_kl: torch.Tensor
+    rollout_kl: torch.Tensor
+    is_filtered_fraction: torch.Tensor
+
+
+class RolloutCorrection(NamedTuple):
+    """Per-token loss weights of the rollout importance correction, and its metrics."""
+
+    coef: torch.Tensor
+    filtered_fraction: torch.Tensor
+    rollout_kl: torch.Tensor
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
@@ -123,6 +146,52 @@ def ppo_clip_loss(
     return -objective, clipped < unclipped
 
 
+def rollout_correction(
+    old_log_probs: torch.Tensor,
+    rollout_log_probs: torch.Tensor,
+    action_mask: torch.Tensor,
+    *,
+    level: ISCorrectionLevel,
+    mode: ISCorrectionMode,
+    gating: ISCorrectionGating,
+    threshold: tuple[float, float],
+) -> RolloutCorrection:
+    """Weights for the gap between the sampler (vLLM) and the training model (OpenRLHF PolicyLoss.forward,
+    ``is_correction_*``; "Your Efficient RL Framework Secretly Brings You Off-Policy RL Training").
+
+    The gate reads a statistic per token (``level="token"``) or per sequence (``"seq"``): the weight
+    ``w = exp(old - rollout)`` (``gating="ratio"``; per sequence its geometric mean over action tokens), or
+    the sampled token's binary KL / total variation between the two policies (per sequence their mean).
+    ``mode="clip"`` uses ``clamp(w, low, high)``; ``mode="mask"`` keeps ``w`` inside the band and 0 outside.
+    """
+    low, high = threshold
+    log_weight = (old_log_probs - rollout_log_probs).detach()
+    per_sequence = level == "seq"
+    if gating == "ratio":
+        statistic = masked_mean(log_weight, action_mask, dim=-1)[:, None] if per_sequence else log_weight
+        statistic = statistic.exp()
+    else:
+        p = rollout_log_probs.exp().clamp(PROB_CLAMP, 1 - PROB_CLAMP)
+        q = old_log_probs.exp().clamp(PROB_CLAMP, 1 - PROB_CLAMP)
+        if gating == "binary_kl":
+            statistic = p * (p / q).log() + (1 - p) * ((1 - p) / (1 - q)).log()
+        else:
+            statistic = (p - q).abs()
+        if per_sequence:
+            statistic = masked_mean(statistic, action_mask, dim=-1)[:, None]
+    if mode == "clip":
+        coef = statistic.clamp(min=low, max=high)
+        filtered = (statistic < low) | (statistic > high)
+    else:
+        kept = (statistic >= low) & (statistic <= high)
+        coef = torch.where(kept, log_weight.exp(), 0.0)
+        filtered = ~kept
+    # Per sequence, the fraction is over all sequences of the batch (as OpenRLHF counts it).
+    fraction = filtered.float().mean() if per_sequence else masked_mean(filtered.float(), action_mask)
+    rollout_kl = masked_mean((rollout_log_probs - old_log_probs).detach(), action_mask)
+    return RolloutCorrection(coef=coef, filtered_fraction=fraction, rollout_kl=rollout_kl)
+
+
 def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     """Entropy of the softmax over the last axis: ``logsumexp(z) - sum(softmax(z) * z)``."""
     probs = torch.softmax(logits, dim=-1)
@@ -137,6 +206,7 @@ def actor_loss(
     config: AlgorithmConfig,
     *,
     ref_log_probs: torch.Tensor | None = None,
+    rollout_log_probs: torch.Tensor | None = None,
     entropy: torch.Tensor | None = None,
     num_tokens: float | None = None,
     num_sequences: float | None = None,
@@ -144,7 +214,8 @@ def actor_loss(
     """The actor's loss for one micro-batch: ``policy + kl_coef * KL - entropy_coef * entropy``.
 
     ``log_probs`` (with gradient), ``old_log_probs``, ``advantages``, ``action_mask``: ``(batch, tokens)``.
-    ``ref_log_probs`` is needed when ``config.use_kl_loss``; ``entropy`` (per token, e.g. from
+    ``ref_log_probs`` is needed when ``config.use_kl_loss``; ``rollout_log_probs`` (the sampler's) when
+    ``config.is_correction_level`` is not ``off``; ``entropy`` (per token, e.g. from
     :func:`entropy_from_logits`) when ``config.entropy_coef > 0``. ``num_tokens`` / ``num_sequences``:
     the optimizer step's totals (:func:`step_normalizers`); default: this micro-batch's.
     """
@@ -156,12 +227,29 @@ def actor_loss(
         eps_clip_high=config.eps_clip_high,
         dual_clip=config.dual_clip,
     )
+    zero = torch.zeros((), device=log_probs.device)
+    filtered_fraction = rollout_kl = zero
+    if config.is_correction_level != "off":
+        if rollout_log_probs is None:
+            raise ValueError(
+                "config.is_correction_level is set: pass rollout_log_probs (the sampler's log-probs)"
+            )
+        correction = rollout_correction(
+            old_log_probs,
+            rollout_log_probs,
+            action_mask,
+            level=config.is_correction_level,
+            mode=config.is_correction_mode,
+            gating=config.is_correction_gating,
+            threshold=config.is_correction_threshold,
+        )
+        per_token = correction.coef * per_token
+        filtered_fraction, rollout_kl = correction.filtered_fraction, correction.rollout_kl
     policy = aggregate(
         per_token, action_mask, config.loss_aggregation, num_tokens=num_tokens, num_sequences=num_sequences
     )
     loss = policy
 
-    zero = torch.zeros((), device=log_probs.device)
     kl_term = zero
     if config.use_kl_loss:
         if ref_log_probs is None:
@@ -196,4 +284,6 @@ def actor_loss(
         entropy=entropy_term.detach(),
         clip_fraction=clip_fraction,
         ppo_kl=ppo_kl,
+        rollout_kl=rollout_kl,
+        is_filtered_fraction=filtered_fraction,
     )

@@ -39,6 +39,16 @@ def test_defaults_are_reinforce_pp_without_kl_and_openrlhf_clip_settings():
         (dict(reward_clip=(1.0,)), "use a pair"),
         (dict(entropy_coef=-1), "entropy_coef=-1 is invalid"),
         (dict(kl_coef=True), "kl_coef=True is invalid"),
+        (dict(is_correction_level="sequence"), "is_correction_level='sequence' is unknown"),
+        (dict(is_correction_threshold=(2.0, 1.0)), "use 0 <= low < high"),
+        (
+            dict(is_correction_level="seq", is_correction_mode="clip"),
+            "needs is_correction_level='token' and is_correction_gating='ratio'",
+        ),
+        (
+            dict(is_correction_level="token", is_correction_gating="tv"),
+            r"bounds a divergence from above only: set is_correction_threshold=\(0.0, delta\)",
+        ),
     ],
 )
 def test_bad_settings_name_the_field_and_the_fix(settings, message):

@@ -164,5 +164,7 @@ def test_missing_inputs_are_named():
         actor_loss(*args, AlgorithmConfig(kl_coef=0.1, use_kl_loss=True))
     with pytest.raises(ValueError, match="entropy"):
         actor_loss(*args, AlgorithmConfig(entropy_coef=0.01))
+    with pytest.raises(ValueError, match="rollout_log_probs"):
+        actor_loss(*args, AlgorithmConfig(is_correction_level="token"))
     with pytest.raises(ValueError, match="seq-mean-token-mean"):
         aggregate(torch.ones(1, 2), torch.ones(1, 2), "sum")  # type: ignore[arg-type]

@@ -231,6 +231,53 @@ def test_policy_loss_matches_policy_loss_module(openrlhf, settings, step_totals)
     assert 0 < float(ours.clip_fraction) < 1
 
 
+CORRECTION_CASES = [
+    dict(is_correction_level="token", is_correction_mode="clip", is_correction_threshold=(0.7, 1.5)),
+    dict(is_correction_level="token", is_correction_mode="mask", is_correction_threshold=(0.7, 1.5)),
+    dict(is_correction_level="seq", is_correction_mode="mask", is_correction_threshold=(0.95, 1.05)),
+    dict(is_correction_level="token", is_correction_gating="binary_kl", is_correction_threshold=(0.0, 0.01)),
+    dict(is_correction_level="seq", is_correction_gating="tv", is_correction_threshold=(0.0, 0.05)),
+    dict(is_correction_level="token", is_correction_gating="tv", is_correction_threshold=(0.0, 0.05),
+         loss_aggregation="seq-mean-token-mean", dual_clip=3.0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("settings", CORRECTION_CASES, ids=lambda s: "-".join(str(v) for v in s.values()))
+def test_rollout_importance_correction_matches_policy_loss_module(openrlhf, settings):
+    batch = _batch(8)
+    config = AlgorithmConfig(**settings)
+    log_probs = batch.old_log_probs + torch.randn(batch.log_probs.shape, generator=batch.generator) * 0.2
+    # The sampler's log-probs drift from the trainer's, some tokens far enough to leave the band.
+    rollout = batch.old_log_probs + torch.randn(batch.log_probs.shape, generator=batch.generator) * 0.3
+    reference = openrlhf.PolicyLoss(
+        clip_eps_low=config.eps_clip_low,
+        clip_eps_high=config.eps_clip_high,
+        dual_clip=config.dual_clip,
+        token_level_loss=config.loss_aggregation == "token-mean",
+        is_correction_level=config.is_correction_level,
+        is_correction_mode=config.is_correction_mode,
+        is_correction_gating=config.is_correction_gating,
+        is_correction_threshold=config.is_correction_threshold,
+    )
+    theirs_lp = log_probs.clone().requires_grad_(True)
+    theirs_loss, theirs_clip, _, theirs_rollout_kl, theirs_filtered = reference(
+        theirs_lp, batch.old_log_probs, batch.advantages, action_mask=batch.mask, rollout_log_probs=rollout
+    )
+    theirs_loss.backward()
+    ours_lp = log_probs.clone().requires_grad_(True)
+    ours = actor_loss(
+        ours_lp, batch.old_log_probs, batch.advantages, batch.mask, config, rollout_log_probs=rollout
+    )
+    ours.loss.backward()
+
+    torch.testing.assert_close(ours.loss.detach(), theirs_loss.detach(), atol=ATOL, rtol=0)
+    torch.testing.assert_close(ours_lp.grad, theirs_lp.grad, atol=ATOL, rtol=0)
+    torch.testing.assert_close(ours.clip_fraction, theirs_clip, atol=ATOL, rtol=0)
+    torch.testing.assert_close(ours.rollout_kl, theirs_rollout_kl, atol=ATOL, rtol=0)
+    torch.testing.assert_close(ours.is_filtered_fraction, theirs_filtered, atol=ATOL, rtol=0)
+    assert 0 < float(ours.is_filtered_fraction) < 1, "the band must filter some units and keep others"
+
+
 @pytest.mark.parametrize(
     ("kl_estimator", "unbiased"), [("k2", False), ("k3", False), ("k3", True), ("k1", False)]
 )
