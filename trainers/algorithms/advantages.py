@@ -149,9 +149,10 @@ def compute_advantages(
     """Advantages and returns of a whole rollout batch (whitening uses every action token of it).
 
     ``rewards``: one scalar per sample, shape ``(batch,)``, groups of ``group_size`` consecutive samples per
-    prompt. ``action_mask``: ``(batch, tokens)``, 1 on generated tokens. ``kl``: per-token KL of the rollout
-    policy from the reference (:func:`hopgym.trainers.algorithms.kl.approx_kl`), required exactly when
-    ``config.kl_in_reward``.
+    prompt. ``action_mask``: ``(batch, tokens)``, 1 on generated tokens. ``kl``: required exactly when
+    ``config.kl_in_reward``: ``approx_kl(old_log_probs, ref_log_probs, config.kl_estimator)``, with the
+    log-probs the training model recomputed for the rollout before the update (as OpenRLHF's
+    ``make_experience`` does).
     """
     config.check_group_size(group_size)
     if rewards.dim() != 1 or action_mask.dim() != 2 or rewards.size(0) != action_mask.size(0):

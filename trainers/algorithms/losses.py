@@ -64,7 +64,14 @@ PROB_CLAMP = 1e-6
 
 
 class ActorLoss(NamedTuple):
-    """The loss to back-propagate and its parts (the parts are detached; metrics only)."""
+    """The loss to back-propagate (``loss``) and its detached parts, for the metrics.
+
+    ``policy_loss``; ``kl_loss``: the token-mean KL before ``kl_coef`` (0 without ``use_kl_loss``);
+    ``entropy``: the token-mean entropy (0 when none was passed); ``clip_fraction``: share of action tokens
+    where clipping lowered the objective; ``ppo_kl``: mean ``log pi_old - log pi`` (OpenRLHF's ``ppo_kl``);
+    ``rollout_kl``: mean ``log pi_rollout - log pi_old`` and ``is_filtered_fraction``: share of units the
+    correction dropped or clamped (both 0 when the correction is off). Means are over this micro-batch.
+    """
 
     loss: torch.Tensor
     policy_loss: torch.Tensor
