@@ -17,12 +17,14 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +52,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 EncoderFamily = Literal["e5", "bge", "sentence-transformers"]
 Pooling = Literal["mean", "cls"]
@@ -151,6 +155,7 @@ class EncoderConfig:
     dtype: DType = "fp32"
     device: str = "cpu"
     allow_download: bool = False
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -170,6 +175,11 @@ class EncoderConfig:
             )
         if self.batch_size < 1:
             raise ConfigError(f"EncoderConfig.batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(
+                f"EncoderConfig.threads must be a positive integer (or None for torch's count), got "
+                f"{self.threads!r}"
+            )
         if self.dtype not in get_args(DType):
             raise ConfigError(
                 f"EncoderConfig.dtype {self.dtype!r} is unknown; use fp32, bf16 or fp16 (CUDA only)"
@@ -277,23 +287,77 @@ def _position_limit(model_config: Any) -> int | None:
     return positions
 
 
+class _DedicatedThread:
+    """One daemon thread running submitted calls in order (a daemon: exiting never waits for a batch)."""
+
+    def __init__(self, name: str, setup: Callable[[], None]) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._run, args=(setup,), name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def ident(self) -> int | None:
+        return self._thread.ident
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        future: Future[T] = Future()
+        self._jobs.put((future, fn, args))
+        return future
+
+    def stop(self) -> None:
+        """Finish the calls already submitted, then end the thread."""
+        self._jobs.put(None)
+
+    def _run(self, setup: Callable[[], None]) -> None:
+        setup()
+        while (job := self._jobs.get()) is not None:
+            future, fn, args = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # handed to the caller, who re-raises it
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+
 class TextEncoder:
     """One loaded model that encodes queries and passages into float32 vectors.
 
-    Loading happens in the constructor (seconds). ``encode_*`` are blocking and serialized by a lock, so one
-    encoder can be shared by threads; run them in a worker thread from async code.
+    Loading happens in the constructor (seconds). Every encode runs on one dedicated thread, whichever
+    thread asks (``encode_*`` block until it is done; :meth:`submit` returns a future), with torch's thread
+    count set once there (``threads``, else the count torch had when the encoder was made). Torch keeps a
+    team of threads per calling thread, so encoding from a pool of threads would start a team in each,
+    all competing for the same cores; one thread is also as fast as any. Searches that encode and then
+    search an index run whole on that thread (:meth:`submit`), so an encoder can be shared freely.
     """
 
     def __init__(self, config: EncoderConfig | None = None) -> None:
         self.config = config or EncoderConfig()
         self.resolved = resolve_encoder(self.config)
-        self._lock = threading.Lock()
         self._torch: Any = None
         self._model: Any = None
         self._tokenizer: Any = None
         self.device = "cpu"
         self.dim = 0
         self._load()
+        torch: Any = self._torch
+        threads = self.config.threads or int(torch.get_num_threads())
+        self._thread = _DedicatedThread("hopgym-encoder", lambda: torch.set_num_threads(threads))
+
+    @property
+    def thread_ident(self) -> int | None:
+        """The identity of the thread every encode runs on."""
+        return self._thread.ident
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Run ``fn(*args)`` on the encoder's thread (where its encodes run inline)."""
+        if self._model is None:
+            raise ConfigError("this TextEncoder was closed; create a new one")
+        return self._thread.submit(fn, *args)
 
     def _load(self) -> None:
         if not self.config.allow_download:
@@ -371,6 +435,13 @@ class TextEncoder:
         self, texts: Sequence[str], *, prefix: str = "", progress: ProgressCallback | None = None
     ) -> npt.NDArray[np.float32]:
         """Encode ``prefix + text`` for each text, in input order, as an ``(n, dim)`` float32 array."""
+        if threading.get_ident() == self._thread.ident:
+            return self._encode_here(texts, prefix, progress)
+        return self.submit(self._encode_here, texts, prefix, progress).result()
+
+    def _encode_here(
+        self, texts: Sequence[str], prefix: str, progress: ProgressCallback | None
+    ) -> npt.NDArray[np.float32]:
         model, tokenizer = self._model, self._tokenizer
         if model is None:
             raise ConfigError("this TextEncoder was closed; create a new one")
@@ -379,7 +450,7 @@ class TextEncoder:
         # Longest first so each batch pads to similar lengths; results are scattered back to input order.
         order = sorted(range(len(items)), key=lambda i: -len(items[i]))
         size = self.config.batch_size
-        with self._lock, self._torch.inference_mode():
+        with self._torch.inference_mode():
             for start in range(0, len(order), size):
                 rows = order[start : start + size]
                 out[rows] = self._encode_batch(model, tokenizer, [items[i] for i in rows])
@@ -420,5 +491,7 @@ class TextEncoder:
 
     def close(self) -> None:
         """Drop the model (idempotent). An encode already running finishes with its own references."""
+        if self._model is not None:
+            self._thread.stop()
         self._model = None
         self._tokenizer = None

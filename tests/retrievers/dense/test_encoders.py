@@ -6,6 +6,9 @@ so they are fast and need no download; the MiniLM test compares with sentence-tr
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -305,6 +308,55 @@ def test_closed_encoder_refuses_work(tiny_bert: Path) -> None:
     encoder.close()
     with pytest.raises(ConfigError, match="closed"):
         encoder.encode_queries(["fox"])
+
+
+def record_forward_threads(encoder: TextEncoder) -> list[tuple[int, int]]:
+    """(thread identity, torch thread count) of every forward pass of ``encoder``'s model."""
+    seen: list[tuple[int, int]] = []
+    encoder._model.register_forward_pre_hook(
+        lambda *_: seen.append((threading.get_ident(), torch.get_num_threads()))
+    )
+    return seen
+
+
+def test_every_encode_runs_on_one_dedicated_thread(tiny_bert: Path) -> None:
+    # Torch starts a thread team per calling thread: encodes arriving from a pool of threads (as an
+    # executor spreads sequential requests) must still all run on the encoder's one thread.
+    encoder = TextEncoder(EncoderConfig(model=str(tiny_bert), threads=1, batch_size=2))
+    seen = record_forward_threads(encoder)
+    expected = encoder.encode_queries(TEXTS)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda text: encoder.encode_queries([text]), TEXTS * 3))
+    callers = {threading.get_ident()}
+    assert len(seen) == 2 + len(TEXTS) * 3
+    assert {ident for ident, _ in seen} == {encoder.thread_ident}
+    assert encoder.thread_ident not in callers
+    assert {count for _, count in seen} == {1}  # set once on that thread, from EncoderConfig.threads
+    for i, vector in enumerate(results):
+        np.testing.assert_allclose(vector[0], expected[i % len(TEXTS)], atol=1e-5)
+    encoder.close()
+    with pytest.raises(ConfigError, match="closed"):
+        encoder.encode_queries(["fox"])
+
+
+def test_dense_searches_from_concurrent_tasks_run_on_the_encoder_thread(tiny_bert: Path) -> None:
+    pytest.importorskip("faiss")
+    from hopgym.retrievers.dense.backend import DenseRetriever
+    from hopgym.types import Passage
+
+    passages = [Passage(str(i), f"title {i}", text) for i, text in enumerate(TEXTS)]
+    retriever = DenseRetriever.from_passages(passages, encoder=EncoderConfig(model=str(tiny_bert)))
+    seen = record_forward_threads(retriever.encoder)
+
+    async def searches() -> list[list[list[Passage]]]:
+        return await asyncio.gather(*(retriever.search([text], 2) for text in TEXTS * 2))
+
+    results = asyncio.run(searches())
+    assert len(seen) == len(TEXTS) * 2 and {ident for ident, _ in seen} == {retriever.encoder.thread_ident}
+    direct = retriever.search_sync(TEXTS, 2)  # from this thread: handed to the encoder's thread too
+    assert [[p.id for p in hits[0]] for hits in results] == [[p.id for p in h] for h in direct] * 2
+    assert {ident for ident, _ in seen} == {retriever.encoder.thread_ident}
+    asyncio.run(retriever.aclose())
 
 
 def test_missing_model_is_a_config_error(tmp_path: Path) -> None:
