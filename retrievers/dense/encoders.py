@@ -327,12 +327,13 @@ class _DedicatedThread:
 class TextEncoder:
     """One loaded model that encodes queries and passages into float32 vectors.
 
-    Loading happens in the constructor (seconds). Every encode runs on one dedicated thread, whichever
-    thread asks (``encode_*`` block until it is done; :meth:`submit` returns a future), with torch's thread
-    count set once there (``threads``, else the count torch had when the encoder was made). Torch keeps a
-    team of threads per calling thread, so encoding from a pool of threads would start a team in each,
-    all competing for the same cores; one thread is also as fast as any. Searches that encode and then
-    search an index run whole on that thread (:meth:`submit`), so an encoder can be shared freely.
+    Loading happens in the constructor (seconds). Queries are encoded on one dedicated thread, whichever
+    thread asks (``encode_queries`` blocks until it is done; :meth:`submit` runs a whole search there),
+    with torch's thread count set once there when ``threads`` is given (else torch's default). Torch keeps
+    a team of threads per calling thread, so encoding queries from a pool of threads starts a team in
+    each, all competing for the same cores. Bulk passage encoding (a build) runs on the calling thread:
+    right after one, single-query encodes on the thread that ran it were seen 10-30x slower for tens of
+    seconds on a loaded 2-core machine. Encodes run one at a time (a lock), so an encoder can be shared.
     """
 
     def __init__(self, config: EncoderConfig | None = None) -> None:
@@ -341,12 +342,20 @@ class TextEncoder:
         self._torch: Any = None
         self._model: Any = None
         self._tokenizer: Any = None
+        self._lock = threading.Lock()
         self.device = "cpu"
         self.dim = 0
         self._load()
         torch: Any = self._torch
-        threads = self.config.threads or int(torch.get_num_threads())
-        self._thread = _DedicatedThread("hopgym-encoder", lambda: torch.set_num_threads(threads))
+        threads = self.config.threads
+
+        def setup() -> None:
+            # Only when asked: torch.set_num_threads also turns MKL's dynamic thread choice off, which made
+            # a one-query encode 10x slower on a loaded 2-core machine (every small GEMM split in two).
+            if threads is not None:
+                torch.set_num_threads(threads)
+
+        self._thread = _DedicatedThread("hopgym-encoder", setup)
 
     @property
     def thread_ident(self) -> int | None:
@@ -424,20 +433,26 @@ class TextEncoder:
     def encode_queries(
         self, texts: Sequence[str], *, progress: ProgressCallback | None = None
     ) -> npt.NDArray[np.float32]:
-        return self.encode(texts, prefix=self.resolved.query_prefix, progress=progress)
+        """Encode queries on the encoder's query thread, whichever thread asks."""
+        prefix = self.resolved.query_prefix
+        if threading.get_ident() == self._thread.ident:
+            return self._encode_here(texts, prefix, progress)
+        return self.submit(self._encode_here, texts, prefix, progress).result()
 
     def encode_passages(
         self, texts: Sequence[str], *, progress: ProgressCallback | None = None
     ) -> npt.NDArray[np.float32]:
+        """Encode passages (bulk work: a build) on the calling thread."""
         return self.encode(texts, prefix=self.resolved.passage_prefix, progress=progress)
 
     def encode(
         self, texts: Sequence[str], *, prefix: str = "", progress: ProgressCallback | None = None
     ) -> npt.NDArray[np.float32]:
-        """Encode ``prefix + text`` for each text, in input order, as an ``(n, dim)`` float32 array."""
-        if threading.get_ident() == self._thread.ident:
-            return self._encode_here(texts, prefix, progress)
-        return self.submit(self._encode_here, texts, prefix, progress).result()
+        """Encode ``prefix + text`` for each text, in input order, as an ``(n, dim)`` float32 array.
+
+        Runs on the calling thread, one encode at a time with the query thread's.
+        """
+        return self._encode_here(texts, prefix, progress)
 
     def _encode_here(
         self, texts: Sequence[str], prefix: str, progress: ProgressCallback | None
@@ -450,7 +465,7 @@ class TextEncoder:
         # Longest first so each batch pads to similar lengths; results are scattered back to input order.
         order = sorted(range(len(items)), key=lambda i: -len(items[i]))
         size = self.config.batch_size
-        with self._torch.inference_mode():
+        with self._lock, self._torch.inference_mode():
             for start in range(0, len(order), size):
                 rows = order[start : start + size]
                 out[rows] = self._encode_batch(model, tokenizer, [items[i] for i in rows])
