@@ -43,6 +43,14 @@ class VLLMServerConfig:
 
     ``extra_args`` go to the server's command line as they are (e.g. ``("--max-model-len", "2048")``).
     ``kv_cache_gib`` sets ``VLLM_CPU_KVCACHE_SPACE``; ``omp_threads`` sets ``OMP_NUM_THREADS``.
+    ``inprocess_worker`` (default) runs the model in the engine-core process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``;
+    the API server still runs the engine core in its own process) and ``omp_bind`` sets
+    ``VLLM_CPU_OMP_THREADS_BIND`` (default ``"nobind"``). Why, measured on 2 shared cores (interleaved rounds of
+    256 saturated requests, ``benchmarks/rollout.py``'s docstring has the figures): vllm-cpu otherwise forks a
+    separate worker process, and the engine core and the worker each busy-poll their shared-memory queue
+    (``sched_yield`` for 1 s after every message), so each spins on a core while the other needs it; with
+    ``"auto"`` binding the worker is also pinned to core 0 (core 1 "reserved"), so it cannot escape a busy core.
+    Together that cost 2-5x the server's CPU time per token and made throughput swing with the machine's load.
     ``tool_call_parser`` (e.g. ``"hermes"``) enables native tool calls on the chat API. The server's log
     file is removed by ``stop()`` unless ``keep_log`` (a failed start quotes its tail in the error).
     """
@@ -58,6 +66,8 @@ class VLLMServerConfig:
     tool_call_parser: str | None = None
     kv_cache_gib: float = 1.0
     omp_threads: int | None = 1
+    inprocess_worker: bool = True
+    omp_bind: str | None = "nobind"
     startup_timeout_s: float = 300.0
     extra_args: Sequence[str] = ()
     env: Mapping[str, str] = field(default_factory=dict)
@@ -138,6 +148,10 @@ class VLLMServer:
         env.setdefault("HF_HUB_OFFLINE", "1")
         if cfg.omp_threads is not None:
             env.setdefault("OMP_NUM_THREADS", str(cfg.omp_threads))
+        if cfg.inprocess_worker:
+            env.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        if cfg.omp_bind is not None:
+            env.setdefault("VLLM_CPU_OMP_THREADS_BIND", cfg.omp_bind)
         env.update(cfg.env)
         return env
 

