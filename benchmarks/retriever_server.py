@@ -120,10 +120,25 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def load_backend(corpus: Path) -> tuple[Any, str]:
+class FixedRetriever:
+    """Answers every query with the same corpus passages at once: what is left is the server's own cost."""
+
+    def __init__(self, passages: list[Any]) -> None:
+        self.passages = passages
+
+    async def search(self, queries: Sequence[str], k: int) -> list[list[Any]]:
+        return [self.passages[:k] for _ in queries]
+
+    async def aclose(self) -> None:
+        return None
+
+
+def load_backend(corpus: Path, kind: str = "bm25") -> tuple[Any, str]:
     from hopgym.retrievers.corpus import iter_passages
 
     passages = list(iter_passages(corpus))
+    if kind == "fixed":
+        return FixedRetriever(passages), "fixed answers (no search: HTTP handling only)"
     try:
         from hopgym.retrievers.bm25.backend import BM25Retriever
 
@@ -165,7 +180,7 @@ def _import_hopgym_from(source: Path) -> None:
     sys.meta_path.insert(0, SourceFinder())
 
 
-def _serve(conn: Any, source: str | None, corpus: str, uvloop: bool) -> None:
+def _serve(conn: Any, source: str | None, corpus: str, uvloop: bool, kind: str) -> None:
     """A server process: builds the backend once, then serves one config per ``start`` command."""
     if source is not None:
         _import_hopgym_from(Path(source))
@@ -174,7 +189,7 @@ def _serve(conn: Any, source: str | None, corpus: str, uvloop: bool) -> None:
     async def main() -> None:
         from hopgym.retrievers.server.app import ServerConfig, create_app, running_server
 
-        backend, description = load_backend(Path(corpus))
+        backend, description = load_backend(Path(corpus), kind)
         conn.send(description)
         while True:
             command, settings = await asyncio.to_thread(conn.recv)
@@ -200,10 +215,10 @@ def _serve(conn: Any, source: str | None, corpus: str, uvloop: bool) -> None:
 
 
 class ServerProcess:
-    def __init__(self, context: Any, source: Path | None, corpus: Path, uvloop: bool) -> None:
+    def __init__(self, context: Any, source: Path | None, corpus: Path, uvloop: bool, kind: str) -> None:
         self.conn, child = context.Pipe()
         self.process = context.Process(
-            target=_serve, args=(child, None if source is None else str(source), str(corpus), uvloop)
+            target=_serve, args=(child, None if source is None else str(source), str(corpus), uvloop, kind)
         )
         self.process.start()
         self.description: str = self.conn.recv()
@@ -320,9 +335,9 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         settings["max_wait_ms"] = args.max_wait_ms
     context = multiprocessing.get_context("spawn")
     started = time.perf_counter()
-    servers = {"current": ServerProcess(context, None, corpus, args.uvloop)}
+    servers = {"current": ServerProcess(context, None, corpus, args.uvloop, args.backend)}
     if args.baseline_src is not None:
-        servers["baseline"] = ServerProcess(context, args.baseline_src, corpus, args.uvloop)
+        servers["baseline"] = ServerProcess(context, args.baseline_src, corpus, args.uvloop, args.backend)
     description = servers["current"].description
     logger.info("servers ready in %.1f s: %s", time.perf_counter() - started, description)
     codes = list(servers)
@@ -383,6 +398,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         "settings": settings,
         "baseline_src": None if args.baseline_src is None else str(args.baseline_src),
         "uvloop": args.uvloop,
+        "backend_kind": args.backend,
         "cpu_count": os.cpu_count(),
         "load_average_at_end": os.getloadavg(),
         "repeats": args.repeats,
@@ -416,6 +432,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         metavar="DIR",
         help="also serve with the hopgym code in DIR (e.g. `git worktree add DIR <older commit>`), interleaved",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("bm25", "fixed"),
+        default="bm25",
+        help="bm25 on the corpus, or fixed answers with no search (the server's own per-request cost)",
     )
     parser.add_argument(
         "--uvloop", action="store_true", help="run the servers on uvloop (what `hopgym serve-retriever` uses)"
