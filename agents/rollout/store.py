@@ -12,9 +12,6 @@ one is refused with a :class:`~hopgym.errors.ConfigError` naming the file. Readi
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -32,9 +29,8 @@ class TrajectoryStore:
 
     def __init__(self, path: str | Path, *, fsync: bool = True) -> None:
         self.path = Path(path)
-        self._log = JsonlLog(self.path, fsync=fsync)
+        self._log = JsonlLog(self.path, fsync=fsync, what="trajectory store")
         self._open = False
-        self._lock_fd: int | None = None
 
     def __iter__(self) -> Iterator[Trajectory]:
         """Every stored record in file order, failed attempts included."""
@@ -58,44 +54,11 @@ class TrajectoryStore:
         """Open for appending (drops a torn last line left by a crash), locking the file against other
         writers; raises ConfigError when another run (or another open store) is writing it."""
         if not self._open:
-            self._lock()
-            try:
-                self._log.open()
-            except BaseException:
-                self._unlock()
-                raise
+            if self.path.is_dir():
+                raise ConfigError(f"trajectory store {self.path} is a directory; give a .jsonl file path")
+            self._log.open()
             self._open = True
         return self
-
-    def _lock(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
-        except IsADirectoryError:
-            raise ConfigError(
-                f"trajectory store {self.path} is a directory; give a .jsonl file path"
-            ) from None
-        try:
-            # flock locks belong to the open file description: another descriptor on the same file, in this
-            # process or another, is refused too; the kernel drops the lock if the process dies.
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise ConfigError(
-                f"trajectory store {self.path} is being written by another run (it holds the file's lock); "
-                "wait for that run to finish, or give this run another store path"
-            ) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        self._lock_fd = fd
-
-    def _unlock(self) -> None:
-        if self._lock_fd is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
 
     def append(self, traj: Trajectory) -> None:
         if not self._open:
@@ -104,7 +67,6 @@ class TrajectoryStore:
 
     def close(self) -> None:
         self._log.close()
-        self._unlock()
         self._open = False
 
     def __enter__(self) -> TrajectoryStore:

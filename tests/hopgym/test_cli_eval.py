@@ -123,3 +123,19 @@ def test_error_text_in_brackets_is_not_eaten_as_markup(
     tasks.write_text('{"id": "[x]", "question": "q", "answer": ["y"]}\n' * 2, encoding="utf-8")
     assert main(_eval(tmp_path, tasks)) == 2
     assert "duplicate task id '[x]'" in _one_line(capsys.readouterr().err)
+
+
+def test_output_being_written_by_another_run_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two evals on one --output would interleave and duplicate every episode (issue 10 C6): the second is
+    refused while the first holds the file, and nothing it would have written reaches the file."""
+    from hopgym.jsonl_log import JsonlLog
+
+    out = tmp_path / "results.jsonl"
+    with JsonlLog(out):  # another run holding the file open for writing
+        assert main(["eval", "--episodes", "2", "--output", str(out)]) == 2
+        assert out.read_bytes() == b""
+    assert "is being written by another run" in capsys.readouterr().err
+    assert main(["eval", "--episodes", "2", "--output", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 2
