@@ -9,10 +9,10 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hopgym.agents.policy import Context, FinishReason, Generation, Policy, SamplingParams, TokenPolicy
+from hopgym.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hopgym.agents.hopworld_oracle import HopWorldOracle
@@ -58,19 +58,7 @@ _LAZY = {
     "Turn": "hopgym.agents.rollout.trajectory",
     "verify_trajectory": "hopgym.agents.rollout.trajectory",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hopgym.agents' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

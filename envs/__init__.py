@@ -6,8 +6,7 @@ Importing this package registers the built-in ``hopgym/`` ids with Gymnasium and
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hopgym.envs.registration import (
     hopgym_env_ids,
@@ -17,6 +16,7 @@ from hopgym.envs.registration import (
     register_builtin_envs,
     register_env,
 )
+from hopgym.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hopgym.envs.core import AsyncSearchQAEnv, EnvConfig
@@ -34,12 +34,7 @@ _LAZY = {
     "SearchQAEnv": "hopgym.envs.sync_env",
     "load_tasks": "hopgym.envs.tasks",
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'hopgym.envs' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

@@ -8,7 +8,7 @@ used; the env core loads on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hopgym.errors import (
     ActionTypeError,
@@ -28,6 +28,7 @@ from hopgym.errors import (
     RetrieverUnavailable,
     VLLMServerError,
 )
+from hopgym.lazy import lazy_exports
 from hopgym.types import ParsedAction, Passage, RewardInput, RewardResult, Task
 from hopgym.version import __version__
 
@@ -42,14 +43,7 @@ _LAZY = {
     "make_async": "hopgym.envs",
     "register_env": "hopgym.envs",
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'hopgym' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

@@ -9,9 +9,9 @@ dependencies (numba, torch, faiss, elasticsearch, httpx) load until needed.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from hopgym.lazy import lazy_exports
 from hopgym.retrievers.base import Retriever
 from hopgym.types import Passage
 
@@ -42,18 +42,7 @@ _LAZY = {
     "HybridRetriever": "hopgym.retrievers.wrappers.hybrid",
     "RRFConfig": "hopgym.retrievers.wrappers.hybrid",
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'hopgym.retrievers' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

@@ -6,8 +6,9 @@ exported by :mod:`hopgym.agents`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hopgym.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hopgym.agents.rollout.config import RolloutConfig
@@ -25,27 +26,21 @@ if TYPE_CHECKING:
     from hopgym.agents.rollout.trajectory import Trajectory, Turn, verify_trajectory
 
 _LAZY = {
-    "RolloutConfig": "config",
-    "EpisodeRun": "engine",
-    "RunResult": "engine",
-    "RunSummary": "engine",
-    "collect_episodes": "engine",
-    "run_episodes": "engine",
-    "run_episodes_sync": "engine",
-    "run_episode": "episode",
-    "TokenLedger": "ledger",
-    "TrajectoryStore": "store",
-    "Trajectory": "trajectory",
-    "Turn": "trajectory",
-    "verify_trajectory": "trajectory",
+    "RolloutConfig": ".config",
+    "EpisodeRun": ".engine",
+    "RunResult": ".engine",
+    "RunSummary": ".engine",
+    "collect_episodes": ".engine",
+    "run_episodes": ".engine",
+    "run_episodes_sync": ".engine",
+    "run_episode": ".episode",
+    "TokenLedger": ".ledger",
+    "TrajectoryStore": ".store",
+    "Trajectory": ".trajectory",
+    "Turn": ".trajectory",
+    "verify_trajectory": ".trajectory",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hopgym.agents.rollout' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

@@ -11,9 +11,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from hopgym.lazy import lazy_exports
 from hopgym.trainers.algorithms.config import AlgorithmConfig
 
 if TYPE_CHECKING:
@@ -33,17 +33,12 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Advantages": "advantages",
-    "compute_advantages": "advantages",
-    "approx_kl": "kl",
-    "ActorLoss": "losses",
-    "actor_loss": "losses",
-    "aggregate": "losses",
-    "entropy_from_logits": "losses",
+    "Advantages": ".advantages",
+    "compute_advantages": ".advantages",
+    "approx_kl": ".kl",
+    "ActorLoss": ".losses",
+    "actor_loss": ".losses",
+    "aggregate": ".losses",
+    "entropy_from_logits": ".losses",
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
