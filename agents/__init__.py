@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hopgym.agents.policy import Context, FinishReason, Generation, Policy, SamplingParams, TokenPolicy
+from hopgym.agents.policy import (
+    Context,
+    FinishReason,
+    Generation,
+    Policy,
+    SamplingParams,
+    TokenPolicy,
+    WeightSync,
+)
 from hopgym.lazy import lazy_exports
 
 if TYPE_CHECKING:
@@ -84,6 +92,7 @@ __all__ = [
     "TransformersPolicy",
     "Turn",
     "VLLMPolicy",
+    "WeightSync",
     "collect_episodes",
     "run_episode",
     "run_episodes",

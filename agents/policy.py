@@ -10,7 +10,7 @@ appended, and the whole text is never re-tokenized between turns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -23,6 +23,7 @@ __all__ = [
     "Policy",
     "SamplingParams",
     "TokenPolicy",
+    "WeightSync",
     "messages_text",
     "token_policy",
 ]
@@ -125,6 +126,19 @@ class TokenPolicy(Policy, Protocol):
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` on its own (no special tokens)."""
         ...
+
+
+@runtime_checkable
+class WeightSync(Protocol):
+    """A backend whose weights a trainer replaces after each optimizer step (the weight-sync contract).
+
+    ``load_weights`` takes ``(name, tensor)`` pairs named as the training model's ``named_parameters()`` and
+    returns once every later ``generate`` samples from the new weights. A transformers policy built on the
+    training model itself shares its parameters (nothing to copy); an in-process vLLM engine loads them into
+    its workers.
+    """
+
+    def load_weights(self, weights: Iterable[tuple[str, Any]]) -> None: ...
 
 
 def token_policy(policy: Policy) -> TokenPolicy | None:

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,22 +85,79 @@ class TransformersPolicy(PromptEncoding):
 
         if not hasattr(torch, dtype):
             raise ConfigError(f"dtype={dtype!r} is not a torch dtype; use 'float32', 'bfloat16' or 'float16'")
-        self._torch: Any = torch
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)  # type: ignore[attr-defined]
-        self.name = f"transformers:{Path(model_path).name}"
         # transformers' stubs are partial (untyped eval, device-typed to()); treat tokenizer and model as Any.
         tokenizers: Any = AutoTokenizer
-        self.tokenizer: Any = tokenizers.from_pretrained(str(model_path))
+        tokenizer: Any = tokenizers.from_pretrained(str(model_path))
         loader: Any = AutoModelForCausalLM
-        self.model: Any = (
-            loader.from_pretrained(str(model_path), dtype=getattr(torch, dtype)).to(device).eval()
+        model: Any = loader.from_pretrained(str(model_path), dtype=getattr(torch, dtype)).to(device).eval()
+        self._setup(
+            model,
+            tokenizer,
+            name=f"transformers:{Path(model_path).name}",
+            device=device,
+            max_batch_size=max_batch_size,
+            max_wait_ms=max_wait_ms,
+            chat_template=chat_template,
+            source=str(model_path),
         )
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_batch_size: int = 16,
+        max_wait_ms: float = 5.0,
+        chat_template: bool = False,
+        name: str = "transformers:in-memory",
+    ) -> TransformersPolicy:
+        """A policy that samples from ``model`` itself (no copy): a trainer's rollouts then always see the
+        current weights, so :meth:`load_weights` has nothing to do. Generation runs under
+        ``torch.inference_mode`` on the model's device; do not step the optimizer while a run is generating."""
+        if max_batch_size < 1:
+            raise ConfigError(f"max_batch_size={max_batch_size}: use >= 1")
+        if max_wait_ms < 0:
+            raise ConfigError(f"max_wait_ms={max_wait_ms}: use >= 0 milliseconds")
+        require("torch", extra="hf", purpose="TransformersPolicy")
+        policy = cls.__new__(cls)
+        policy._setup(
+            model,
+            tokenizer,
+            name=name,
+            device=str(next(model.parameters()).device),
+            max_batch_size=max_batch_size,
+            max_wait_ms=max_wait_ms,
+            chat_template=chat_template,
+            source=name,
+        )
+        return policy
+
+    def _setup(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str,
+        device: str,
+        max_batch_size: int,
+        max_wait_ms: float,
+        chat_template: bool,
+        source: str,
+    ) -> None:
+        import torch
+
+        self._torch: Any = torch
+        self.name = name
+        self.tokenizer: Any = tokenizer
+        self.model: Any = model
         self.device = device
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000.0
         self.prompts: PromptEncoder | None = PromptEncoder(
-            self.tokenizer, chat_template=chat_template, source=str(model_path)
+            self.tokenizer, chat_template=chat_template, source=source
         )
         eos = self.tokenizer.eos_token_id
         self._eos_ids: frozenset[int] = frozenset([eos] if isinstance(eos, int) else (eos or []))
@@ -146,6 +204,19 @@ class TransformersPolicy(PromptEncoding):
                 if not request.future.done():
                     request.future.set_exception(RuntimeError("TransformersPolicy was closed"))
         self._queue = None
+
+    def load_weights(self, weights: Iterable[tuple[str, Any]]) -> None:
+        """Copy ``(name, tensor)`` pairs into the model (the :class:`~hopgym.agents.policy.WeightSync`
+        contract). A policy made by :meth:`from_model` from the training model shares its parameters: passing
+        that model's own ``named_parameters()`` then copies nothing."""
+        params = dict(self.model.named_parameters())
+        with self._torch.no_grad():
+            for name, tensor in weights:
+                target = params.get(name)
+                if target is None:
+                    raise ConfigError(f"load_weights: the policy's model has no parameter {name!r}")
+                if target is not tensor:
+                    target.copy_(tensor.to(device=target.device, dtype=target.dtype))
 
     # -- batching -------------------------------------------------------------------------------
 
