@@ -14,7 +14,7 @@ __all__ = ["build_parser", "main"]
 
 # Each module defines ``register(subparsers)``, which adds its parser and sets ``handler`` to a function
 # ``(argparse.Namespace) -> int``. Modules are imported lazily so ``hopgym --help`` stays fast.
-_COMMAND_MODULES = ("envs", "play", "eval", "score", "index", "search", "serve_retriever")
+_COMMAND_MODULES = ("envs", "play", "eval", "score", "index", "search", "serve_retriever", "train", "plot")
 
 
 def build_parser() -> argparse.ArgumentParser:
