@@ -49,8 +49,16 @@ class MetricsLog:
     """``metrics.jsonl`` of a run. On resume, lines after the checkpoint's step are dropped first, so a
     killed run's partial progress is not logged twice."""
 
-    def __init__(self, path: Path, *, resume_step: int | None = None) -> None:
+    def __init__(self, path: Path, *, resume_step: int | None = None, tensorboard: bool = False) -> None:
         self.path = path
+        self._board: Any = None
+        if tensorboard:
+            from hopgym.errors import require
+
+            require("tensorboard", extra="tensorboard", purpose="run.tensorboard=true")
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._board = SummaryWriter(log_dir=str(path.parent / "tensorboard"), purge_step=resume_step)
         if resume_step is not None and path.exists():
             kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= resume_step]
             tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -61,9 +69,18 @@ class MetricsLog:
     def write(self, record: Mapping[str, Any]) -> None:
         self._file.write(json.dumps(dict(record), allow_nan=False, default=float) + "\n")
         self._file.flush()
+        if self._board is not None:
+            prefix = "" if record.get("kind", "train") == "train" else f"{record['kind']}/"
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "step":
+                    name = key if key.startswith(prefix) else f"{prefix}{key}"
+                    self._board.add_scalar(name, value, global_step=int(record.get("step", 0)))
+            self._board.flush()
 
     def close(self) -> None:
         self._file.close()
+        if self._board is not None:
+            self._board.close()
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -241,7 +241,9 @@ class Trainer:
             return out
 
         metrics = MetricsLog(
-            self.run_dir / "metrics.jsonl", resume_step=state.step if self._resuming else None
+            self.run_dir / "metrics.jsonl",
+            resume_step=state.step if self._resuming else None,
+            tensorboard=cfg.run.tensorboard,
         )
 
         async def evaluate(step: int) -> dict[str, float]:

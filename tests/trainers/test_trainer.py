@@ -74,8 +74,11 @@ def test_training_changes_parameters_and_logs_metrics(tiny: Path, tmp_path: Path
     from hopgym.trainers.metrics import read_metrics
     from hopgym.trainers.trainer import Trainer
 
-    config = load_config(overrides=_overrides(tiny))
+    config = load_config(overrides=_overrides(tiny, **{"run.tensorboard": "true", "run.plot": "true"}))
     result = Trainer(config, tmp_path / "run").train()
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 10_000
+    events = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
     assert result.steps == 3
     records = read_metrics(tmp_path / "run" / "metrics.jsonl")
     train = [r for r in records if r["kind"] == "train"]
@@ -98,6 +101,27 @@ def test_training_changes_parameters_and_logs_metrics(tiny: Path, tmp_path: Path
     assert (tmp_path / "run" / "config.toml").read_text().startswith("[model]")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert set(summary["eval_before"]) == {"eval/2hop/success_rate"}
+
+    from hopgym.cli import main
+
+    overlay = tmp_path / "overlay.png"
+    assert (
+        main(
+            [
+                "plot",
+                str(tmp_path / "run"),
+                str(tmp_path / "run"),
+                "--labels",
+                "a",
+                "b",
+                "--out",
+                str(overlay),
+            ]
+        )
+        == 0
+    )
+    assert overlay.stat().st_size > 10_000
+    assert main(["plot", str(tmp_path)]) == 2  # not a run directory: a clear error, no traceback
 
 
 @pytest.mark.parametrize("mask_observations", [True, False])
