@@ -7,8 +7,25 @@ turn as the JSON assistant message the ``tool_call`` protocol parses).
 
 vLLM extras (``vllm_extras``; ``None`` asks ``/v1/models`` once whether the server is vLLM): the request
 keeps the matched stop string in the text (``include_stop_str_in_output``) and asks for the sampled token
-ids (``return_token_ids``), so ``Generation.token_ids``/``logprobs`` are filled. Servers that strip the stop
-string and say which one matched (``stop_reason``) get it re-appended.
+ids (``return_token_ids``), so ``Generation.token_ids``/``logprobs`` are filled.
+
+Stop strings are kept in ``Generation.text`` whatever the server does with them (the env parses a search turn
+by its closing tag). A server that strips the stop string and names it (vLLM's ``stop_reason``, SGLang's
+``matched_stop``) gets it re-appended. A server that strips it and does not say which (the OpenAI API itself,
+llama.cpp, TGI, Ollama, most hosted endpoints: finish reason ``stop``, or TGI's ``stop_sequence``, and no
+``stop_reason``) has its turn completed by this rule: when the text does not already end with one of the
+turn's stop strings, the action protocol names the stop string that closes the action tag left open at the
+end of the text (:meth:`~hopgym.envs.protocols.tag_protocol.TagProtocol.closing_stop`: ``<search> q`` ->
+``</search>``, ``<|begin_of_query|> q`` -> ``<|end_of_query|>``), and it is appended and reported as
+``Generation.stop_reason``. The protocol is ``protocol=`` when given; otherwise every built-in tag protocol
+whose stop strings are all among the turn's is asked, and the stop string is appended only when they agree.
+Nothing is appended when no action is open, when the closing tag is not a stop string (a ReSearch
+``<answer>`` ends with EOS), on finish reason ``length``, on TGI's ``eos_token``, or on a vLLM server's
+``stop_reason: null`` (vLLM says that for EOS; a turn ending on EOS inside an open tag stays invalid).
+
+Chat requests with ``tools`` (the ``tool_call`` protocol) that the server refuses with a 4xx naming tools
+raise :class:`ToolsNotSupported`, which says to use a tag protocol (``--protocol search_r1``) or to enable
+tool calls on the server.
 
 With a ``tokenizer`` (completions mode on vLLM) the policy is token-level: the prompt is sent as token ids
 (``context.token_ids``), so the ids a trainer sees are exactly those sampled, as with the in-process engine,
@@ -28,7 +45,7 @@ import json
 import logging
 import math
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
@@ -38,16 +55,39 @@ import httpx
 from hopgym.agents.errors import PolicyError, PolicyRequestError, PolicyTimeout, PolicyUnavailable
 from hopgym.agents.policy import Context, FinishReason, Generation, SamplingParams
 from hopgym.agents.prompt_encoding import PromptEncoder, PromptEncoding, PromptTokenizer
+from hopgym.envs.protocols.base import ActionProtocol
 from hopgym.errors import ConfigError
 from hopgym.http_retry import ClientErrors, json_client, post_json
 
-__all__ = ["ApiMode", "OpenAIPolicy", "OpenAIPolicyConfig", "TextTokenizer", "assistant_action"]
+__all__ = [
+    "ApiMode",
+    "OpenAIPolicy",
+    "OpenAIPolicyConfig",
+    "TextTokenizer",
+    "ToolsNotSupported",
+    "assistant_action",
+    "complete_cut_stop",
+]
 
 logger = logging.getLogger(__name__)
 
 ApiMode = Literal["completions", "chat"]
 
-_FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    # Hugging Face TGI's finish reasons.
+    "stop_sequence": "stop",
+    "eos_token": "stop",
+}
+#: The built-in tag protocols asked which stop string a server cut, when the policy is given no protocol.
+_TAG_PROTOCOLS = ("search_r1", "research", "r1_searcher")
+
+
+class ToolsNotSupported(PolicyRequestError):
+    """The server refused a chat request because of its ``tools`` (no native tool calls there)."""
 
 
 #: The part of a Hugging Face tokenizer a token-level HTTP policy needs (kept under its old name).
@@ -116,8 +156,10 @@ class OpenAIPolicy(PromptEncoding):
     token-level (a :class:`~hopgym.agents.policy.TokenPolicy`); it must be the served model's tokenizer.
     ``chat_template=True`` (token-level only): ``encode_prompt`` applies the tokenizer's chat template to
     ``context.messages`` instead of encoding ``context.prompt``, with the encoding every token-level backend
-    shares (:mod:`hopgym.agents.prompt_encoding`). ``transport`` and ``sleep`` replace the network and the
-    backoff clock (tests); ``rng`` makes the jitter reproducible.
+    shares (:mod:`hopgym.agents.prompt_encoding`). ``protocol`` (an action protocol or its registered name)
+    says which stop string closes an open action tag when a server cuts it without saying so (see the module
+    docstring; default: ask the built-in tag protocols). ``transport`` and ``sleep`` replace the network and
+    the backoff clock (tests); ``rng`` makes the jitter reproducible.
     """
 
     def __init__(
@@ -133,6 +175,7 @@ class OpenAIPolicy(PromptEncoding):
         vllm_extras: bool | None = None,
         tokenizer: TextTokenizer | str | Path | None = None,
         chat_template: bool = False,
+        protocol: ActionProtocol | str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
@@ -178,6 +221,12 @@ class OpenAIPolicy(PromptEncoding):
             else PromptEncoder(self.tokenizer, chat_template=chat_template, source=str(tokenizer))
         )
         self.token_level = self.prompts is not None
+        if isinstance(protocol, str):
+            from hopgym.envs.protocols import get_protocol
+
+            protocol = get_protocol(protocol)
+        self.protocol: ActionProtocol | None = protocol
+        self._inferred: dict[tuple[str, ...], tuple[ActionProtocol, ...]] = {}
         cfg = self.config
         self._client = json_client(
             bearer=cfg.api_key,
@@ -209,15 +258,64 @@ class OpenAIPolicy(PromptEncoding):
         vllm = await self.is_vllm()
         if self.config.mode == "chat":
             body = self._chat_body(context, params, n, vllm)
-            answer = await self._post("/v1/chat/completions", body)
-            generations = [_parse_chat_choice(c) for c in _choices(answer, n)]
+            answer = await self._post_chat(body)
+            choices = _choices(answer, n)
+            generations = [_parse_chat_choice(c) for c in choices]
         else:
             body = self._completion_body(context, params, n, vllm)
             answer = await self._post("/v1/completions", body)
-            generations = [_parse_completion_choice(c, params.logprobs) for c in _choices(answer, n)]
+            choices = _choices(answer, n)
+            generations = [_parse_completion_choice(c, params.logprobs) for c in choices]
+        if params.stop:
+            generations = [
+                self._complete_stop(generation, choice, params.stop, vllm)
+                for generation, choice in zip(generations, choices, strict=True)
+            ]
         if self.token_level:
             return [self._token_exact(generation) for generation in generations]
         return generations
+
+    def _complete_stop(
+        self, generation: Generation, choice: Mapping[str, Any], stops: tuple[str, ...], vllm: bool
+    ) -> Generation:
+        """Append the stop string a server cut without naming it (the rule in the module docstring)."""
+        if generation.finish_reason != "stop" or generation.stop_reason is not None or generation.tool_calls:
+            return generation
+        if choice.get("finish_reason") == "eos_token" or isinstance(choice.get("stop_reason"), int):
+            return generation  # the model ended the turn itself (TGI's EOS; vLLM's stop token id)
+        if vllm and "stop_reason" in choice:
+            return generation  # vLLM sends stop_reason null for EOS and names every stop string it matched
+        closer = complete_cut_stop(generation.text, stops, self._protocols_for(stops))
+        if closer is None:
+            return generation
+        logger.debug("the server cut the stop string %r without returning it; appended it", closer)
+        return dataclasses.replace(generation, text=generation.text + closer, stop_reason=closer)
+
+    def _protocols_for(self, stops: tuple[str, ...]) -> tuple[ActionProtocol, ...]:
+        if self.protocol is not None:
+            return (self.protocol,)
+        found = self._inferred.get(stops)
+        if found is None:
+            from hopgym.envs.protocols import get_protocol
+
+            candidates = (get_protocol(name) for name in _TAG_PROTOCOLS)
+            found = tuple(p for p in candidates if set(p.stop) <= set(stops))
+            self._inferred[stops] = found
+        return found
+
+    async def _post_chat(self, body: Mapping[str, Any]) -> Any:
+        try:
+            return await self._post("/v1/chat/completions", body)
+        except PolicyRequestError as exc:
+            if "tools" in body and exc.status != 404 and exc.status < 500 and "tool" in str(exc).lower():
+                raise ToolsNotSupported(
+                    f"{exc}\nThe server does not take native tool calls (the tool_call protocol sends `tools`): "
+                    "use a tag protocol instead (hopgym eval --protocol search_r1; in Python "
+                    "protocol='search_r1'), or enable tool calls on the server (vLLM: "
+                    "--enable-auto-tool-choice --tool-call-parser hermes)",
+                    status=exc.status,
+                ) from exc
+            raise
 
     def _token_exact(self, generation: Generation) -> Generation:
         if generation.token_ids is None:
@@ -359,16 +457,35 @@ def _choices(answer: Any, n: int) -> list[Mapping[str, Any]]:
 
 def _finish(choice: Mapping[str, Any]) -> FinishReason:
     reason = choice.get("finish_reason")
-    if reason == "function_call":
-        return "tool_calls"
     if reason not in _FINISH:
         raise PolicyError(f"unexpected finish_reason {reason!r} in the server's answer")
     return _FINISH[reason]
 
 
+def complete_cut_stop(text: str, stops: Sequence[str], protocols: Sequence[ActionProtocol]) -> str | None:
+    """The stop string to append to a turn a server ended on an unnamed, stripped stop string, or None.
+
+    None when ``text`` already ends with one of ``stops``; else the stop string that ``protocols`` agree
+    closes the action tag open at the end of ``text`` (``closing_stop``; protocols without that method, or
+    answering None, are not asked), when it is one of ``stops``.
+    """
+    if any(text.endswith(stop) for stop in stops):
+        return None
+    answers: set[str] = set()
+    for protocol in protocols:
+        closing = getattr(protocol, "closing_stop", None)
+        answer = closing(text) if callable(closing) else None
+        if isinstance(answer, str) and answer in stops:
+            answers.add(answer)
+    return answers.pop() if len(answers) == 1 else None
+
+
 def _restore_stop(text: str, choice: Mapping[str, Any], finish: FinishReason) -> tuple[str, str | None]:
-    """Re-append the stop string a server stripped; vLLM names it in ``stop_reason`` (an int is a token)."""
+    """Re-append the stop string a server stripped and named: vLLM's ``stop_reason`` (an int is a token),
+    SGLang's ``matched_stop``."""
     stop_reason = choice.get("stop_reason")
+    if stop_reason is None:
+        stop_reason = choice.get("matched_stop")
     if finish != "stop" or not isinstance(stop_reason, str) or not stop_reason:
         return text, stop_reason if isinstance(stop_reason, str) else None
     if not text.endswith(stop_reason):

@@ -86,6 +86,25 @@ class TagProtocol(TemplatedProtocol):
         """The answer for the winning action's raw ``content`` (``notes``: oddities found so far)."""
         return clean_answer(content, notes)
 
+    def closing_stop(self, text: str) -> str | None:
+        """The stop string that closes the action tag ``text`` leaves open at its end, or None.
+
+        For a turn that a server ended on a stop string it did not return (the OpenAI API cuts it): the last
+        action opener with no closing tag after it names the cut stop string, when its closing tag is one of
+        ``stop`` (``<search> q`` -> ``</search>``). None when no action is open, or its closing tag is not a
+        stop string (a ReSearch ``<answer>`` ends with EOS).
+        """
+        last: ActionTags | None = None
+        position = -1
+        for tags in self.action_tags:
+            opened = text.rfind(tags.open)
+            if opened > position:
+                last, position = tags, opened
+        if last is None or text.find(last.close, position + len(last.open)) >= 0:
+            return None
+        stops: tuple[str, ...] = getattr(self, "stop", ())  # set by each subclass
+        return last.close if last.close in stops else None
+
     def render_search(self, query: str) -> str:
         """``<search> query </search>``."""
         return f"<search> {query} </search>"
