@@ -31,7 +31,15 @@ from hopgym.errors import DataError
 from hopgym.jsonl_read import iter_json_objects
 from hopgym.types import Task
 
-__all__ = ["FORMATS", "DatasetFormat", "format_names", "row_converter", "sniff_format", "sniff_row"]
+__all__ = [
+    "FORMATS",
+    "DatasetFormat",
+    "format_names",
+    "get_format",
+    "row_converter",
+    "sniff_format",
+    "sniff_row",
+]
 
 # (row, where, corpus, dataset name or None) -> Task
 RowConverter = Callable[[Mapping[str, Any], Where, CorpusBuilder, str | None], Task]
@@ -160,6 +168,12 @@ def sniff_format(path: str | Path) -> str:
     if row is None:
         raise DataError("no rows to tell the format from (the file is empty)", path=str(p))
     name = sniff_row(row)
+    if name is None and "contents" in row and "question" not in row:
+        raise DataError(
+            "this is a corpus (passages with 'contents'), not a question file: index it with hopgym index "
+            "build --corpus FILE, and give the questions' file here",
+            path=str(p),
+        )
     if name is None:
         fields = ", ".join(sorted(map(str, row)))
         raise DataError(

@@ -7,6 +7,7 @@ for ``hopgym index build --corpus OUT/corpus.jsonl`` and ``hopgym eval --data OU
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hopgym.benchmarks.datasets.formats import get_format, row_converter, sniff_format
+from hopgym.benchmarks.datasets.formats import get_format, row_converter, sniff_format, sniff_row
 from hopgym.benchmarks.datasets.qa_rows import FieldNames
 from hopgym.benchmarks.datasets.records import CorpusBuilder
 from hopgym.benchmarks.datasets.sources import Row
@@ -22,12 +23,15 @@ from hopgym.errors import ConfigError, DataError
 from hopgym.types import Task
 
 __all__ = [
+    "CORPUS_FILE",
+    "TASKS_FILE",
     "PrepareOptions",
     "PreparedDataset",
     "convert_rows",
     "load_dataset_tasks",
     "prepare_dataset",
     "read_dataset",
+    "read_hf_dataset",
     "write_prepared",
 ]
 
@@ -96,6 +100,30 @@ def read_dataset(
         raise DataError("dataset file not found (check the path)", path=str(p))
     name = fmt or sniff_format(p)
     return convert_rows(get_format(name).read(p), name, str(p), options or PrepareOptions())
+
+
+def read_hf_dataset(
+    name: str,
+    fmt: str | None = None,
+    *,
+    config: str | None = None,
+    split: str = "validation",
+    options: PrepareOptions | None = None,
+) -> PreparedDataset:
+    """Read one split of a Hugging Face hub dataset (online, or from the local cache with HF_HUB_OFFLINE=1);
+    ``fmt`` None tells the format from the first row."""
+    from hopgym.benchmarks.datasets.huggingface import hf_source_name, iter_hf_rows
+
+    source = hf_source_name(name, config, split)
+    rows = iter_hf_rows(name, config, split)
+    first = next(rows, None)
+    if first is None:
+        raise DataError("the split has no rows", path=source)
+    chosen = fmt or sniff_row(first[1])
+    if chosen is None:
+        fields = ", ".join(sorted(map(str, first[1])))
+        raise DataError(f"cannot tell the format from the fields ({fields}): pass --format", path=source)
+    return convert_rows(itertools.chain([first], rows), chosen, source, options or PrepareOptions())
 
 
 def load_dataset_tasks(

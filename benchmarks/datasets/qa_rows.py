@@ -87,7 +87,7 @@ def flashrag_task(row: Mapping[str, Any], where: Where, dataset: str | None) -> 
     golds = answers_of(
         require(row, "golden_answers", (str, list), where, "a list of strings"), "golden_answers", where
     )
-    task_id = _row_id(row, where, f"{_stem(where)}-{where.record}", "id", "_id")
+    task_id = _row_id(row, where, f"{_stem(where)}-{where.line or where.record}", "id", "_id")
     return Task(task_id, question, golds, _dataset_metadata(row, where, dataset))
 
 
