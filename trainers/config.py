@@ -161,6 +161,11 @@ class RolloutSettings:
         "false trains on them too (an ablation)",
         True,
     )
+    pipelined: bool = _help(
+        "overlap the rollouts of step t+1 with the update of step t (staleness: one step); the sampler is "
+        "then a separate copy (transformers) or engine (vllm) that gets the weights after each update",
+        False,
+    )
     reward_schedule: tuple[RewardStage, ...] = _help(
         "switch the env's reward by step: a list of {start_step, reward}, e.g. R1-Searcher's "
         "[{start_step = 0, reward = 'r1_searcher_stage1'}, {start_step = 100, reward = 'r1_searcher'}]",
@@ -310,12 +315,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.algorithm.check_group_size(self.rollout.samples_per_prompt)
-        if self.model.backend == "vllm" and self.algorithm.is_correction_level == "off":
-            pass  # allowed: OpenRLHF's correction is optional
-        if self.model.backend == "transformers" and self.algorithm.is_correction_level != "off":
+        separate_sampler = self.model.backend == "vllm" or self.rollout.pipelined
+        if not separate_sampler and self.algorithm.is_correction_level != "off":
             raise ConfigError(
-                "algorithm.is_correction_level corrects for a separate sampler (vLLM); with model.backend="
-                "'transformers' the rollouts come from the trained model itself: set it to 'off'"
+                "algorithm.is_correction_level corrects for a separate sampler (vLLM, or rollout.pipelined); "
+                "with model.backend='transformers' the rollouts come from the trained model itself: set it to "
+                "'off', or set rollout.pipelined=true"
             )
         batch = self.rollout.prompts_per_step * self.rollout.samples_per_prompt
         if batch % self.optim.mini_batches:

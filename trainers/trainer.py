@@ -15,6 +15,7 @@ sampling seeds.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import json
 import logging
@@ -45,6 +46,14 @@ class TrainResult:
     steps: int
     before: dict[str, float]
     after: dict[str, float]
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class _StepRollout:
+    step: int
+    tasks: list[str]
+    trajectories: list[Any]
     wall_s: float
 
 
@@ -190,10 +199,15 @@ class Trainer:
         )
 
         batch_size = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
+        pipelined = cfg.rollout.pipelined
+        # The transformers sampler is the trained model itself, unless rollouts overlap updates (then it is
+        # a copy that gets the weights after each update, like a vLLM engine).
+        shares_model = cfg.model.backend == "transformers" and not pipelined
         policy: Any
         if cfg.model.backend == "transformers":
+            sampler = model if shares_model else copy.deepcopy(model).eval().requires_grad_(False)
             policy = TransformersPolicy.from_model(
-                model, tokenizer, max_batch_size=min(batch_size, 256), max_wait_ms=2.0, name="trained-model"
+                sampler, tokenizer, max_batch_size=min(batch_size, 256), max_wait_ms=2.0, name="trained-model"
             )
         else:
             from hopgym.agents.vllm_policy import VLLMPolicy
@@ -294,88 +308,111 @@ class Trainer:
                 keep=cfg.run.keep_checkpoints,
             )
 
+        n = cfg.rollout.samples_per_prompt
+
+        async def rollout(step: int) -> _StepRollout:
+            """The episodes of ``step`` with the sampler's current weights."""
+            t0 = time.monotonic()
+            sampling = SamplingParams(
+                max_tokens=cfg.rollout.max_tokens,
+                temperature=cfg.rollout.temperature,
+                top_p=cfg.rollout.top_p,
+                seed=derive_seed(cfg.run.seed, "sample", step),
+            )
+            tasks = tasks_for((step - 1) * cfg.rollout.prompts_per_step, cfg.rollout.prompts_per_step)
+            trajectories = await play_groups(
+                train_pool(step - 1),
+                policy,
+                tasks,
+                samples=n,
+                sampling=sampling,
+                max_episode_tokens=cfg.rollout.max_episode_tokens,
+                concurrency=cfg.rollout.concurrency,
+                retries=cfg.rollout.max_episode_retries,
+            )
+            return _StepRollout(step, tasks, trajectories, time.monotonic() - t0)
+
+        def learn(current: _StepRollout) -> StepRecord:
+            """Filter, batch, recompute old/reference log-probs and update: the training half of a step."""
+            trajectories = current.trajectories
+            groups = [trajectories[i : i + n] for i in range(0, len(trajectories), n)]
+            kept = (
+                [g for g in groups if len({t.reward for t in g}) > 1]
+                if cfg.rollout.dynamic_filtering
+                else groups
+            )
+            record: StepRecord = {"kind": "train", "step": current.step, **episode_metrics(trajectories)}
+            record["groups_kept"] = float(len(kept))
+            if not kept:
+                return record
+            batch = make_batch(
+                [t for g in kept for t in g],
+                group_size=n,
+                pad_id=pad_id,
+                mask_observations=cfg.rollout.mask_observations,
+            )
+            model.eval()
+            old = batch_log_probs(model, batch, cfg.optim.micro_batch_size, autocast)
+            ref = (
+                batch_log_probs(ref_model, batch, cfg.optim.micro_batch_size, autocast)
+                if ref_model is not None
+                else None
+            )
+            stats = update_policy(
+                model,
+                optimizer,
+                scheduler,
+                batch,
+                cfg.algorithm,
+                cfg.optim,
+                old_log_probs=old,
+                ref_log_probs=ref,
+                autocast=autocast,
+                generator=generator,
+            )
+            model.eval()
+            record.update(dataclasses.asdict(stats))
+            record["action_tokens"] = float(batch.action_mask.sum())
+            return record
+
+        def sync_weights() -> float:
+            """Push the trained weights into a separate sampler (the shared model needs none); seconds."""
+            t0 = time.monotonic()
+            if not shares_model:
+                policy.load_weights(model.named_parameters())
+            return time.monotonic() - t0
+
         before = await evaluate(state.step) if cfg.eval.sets and state.step == 0 else {}
+        pending: asyncio.Task[_StepRollout] | None = None
         try:
             while state.step < cfg.run.steps:
                 if cfg.run.max_minutes and elapsed() > cfg.run.max_minutes * 60:
                     logger.info("run.max_minutes reached at step %d", state.step)
                     break
                 step = state.step + 1
-                tasks = tasks_for(state.tasks_consumed, cfg.rollout.prompts_per_step)
-
-                # 1. Rollouts with the current weights.
                 t0 = time.monotonic()
-                model.eval()
-                sampling = SamplingParams(
-                    max_tokens=cfg.rollout.max_tokens,
-                    temperature=cfg.rollout.temperature,
-                    top_p=cfg.rollout.top_p,
-                    seed=derive_seed(cfg.run.seed, "sample", step),
-                )
-                trajectories = await play_groups(
-                    train_pool(step - 1),
-                    policy,
-                    tasks,
-                    samples=cfg.rollout.samples_per_prompt,
-                    sampling=sampling,
-                    max_episode_tokens=cfg.rollout.max_episode_tokens,
-                    concurrency=cfg.rollout.concurrency,
-                    retries=cfg.rollout.max_episode_retries,
-                )
-                rollout_s = time.monotonic() - t0
+                sync_s = 0.0
+                if pipelined:
+                    # Rollouts of step+1 (with the weights before this step's update) overlap the update of
+                    # this step: staleness one step, corrected by the ratio to the recomputed log-probs.
+                    current = await (pending or asyncio.ensure_future(rollout(step)))
+                    sync_s = sync_weights()
+                    pending = asyncio.ensure_future(rollout(step + 1)) if step < cfg.run.steps else None
+                    t1 = time.monotonic()
+                    record = await asyncio.to_thread(learn, current)
+                else:
+                    current = await rollout(step)
+                    t1 = time.monotonic()
+                    record = learn(current)
+                    sync_s = sync_weights()
+                update_s = time.monotonic() - t1
+
+                trajectories = current.trajectories
                 generation = sum(turn.generation_s for t in trajectories for turn in t.turns)
                 env_time = sum(turn.step_s for t in trajectories for turn in t.turns)
                 share = generation / (generation + env_time) if generation + env_time > 0 else 1.0
-
-                # 2. Optional dynamic filtering: groups whose rewards are all equal carry no signal.
-                n = cfg.rollout.samples_per_prompt
-                groups = [trajectories[i : i + n] for i in range(0, len(trajectories), n)]
-                kept = groups
-                if cfg.rollout.dynamic_filtering:
-                    kept = [g for g in groups if len({t.reward for t in g}) > 1]
-
-                record: StepRecord = {"kind": "train", "step": step}
-                record.update(episode_metrics(trajectories))
-                record["groups_kept"] = float(len(kept))
-                t1 = time.monotonic()
-                if kept:
-                    batch = make_batch(
-                        [t for g in kept for t in g],
-                        group_size=n,
-                        pad_id=pad_id,
-                        mask_observations=cfg.rollout.mask_observations,
-                    )
-                    # 3. Old (and reference) log-probs from the training model, then the update.
-                    old = batch_log_probs(model, batch, cfg.optim.micro_batch_size, autocast)
-                    ref = (
-                        batch_log_probs(ref_model, batch, cfg.optim.micro_batch_size, autocast)
-                        if ref_model is not None
-                        else None
-                    )
-                    stats = update_policy(
-                        model,
-                        optimizer,
-                        scheduler,
-                        batch,
-                        cfg.algorithm,
-                        cfg.optim,
-                        old_log_probs=old,
-                        ref_log_probs=ref,
-                        autocast=autocast,
-                        generator=generator,
-                    )
-                    record.update({k: v for k, v in dataclasses.asdict(stats).items()})
-                    record["action_tokens"] = float(batch.action_mask.sum())
-                update_s = time.monotonic() - t1
-
-                # 4. Weight sync: a separate sampler gets the new weights (the shared model needs none).
-                t2 = time.monotonic()
-                if cfg.model.backend != "transformers":
-                    policy.load_weights(model.named_parameters())
-                sync_s = time.monotonic() - t2
-
                 state = TrainerState(
-                    step=step, tasks_consumed=state.tasks_consumed + len(tasks), elapsed_s=elapsed()
+                    step=step, tasks_consumed=step * cfg.rollout.prompts_per_step, elapsed_s=elapsed()
                 )
                 generated = sum(t.generated_tokens for t in trajectories)
                 wall = time.monotonic() - t0
@@ -385,9 +422,9 @@ class Trainer:
                         "elapsed_s": elapsed(),
                         "tokens_per_s": generated / wall if wall > 0 else 0.0,
                         "samples_per_s": len(trajectories) / wall if wall > 0 else 0.0,
-                        "time/rollout_s": rollout_s,
-                        "time/generation_s": rollout_s * share,
-                        "time/retrieval_s": rollout_s * (1.0 - share),
+                        "time/rollout_s": current.wall_s,
+                        "time/generation_s": current.wall_s * share,
+                        "time/retrieval_s": current.wall_s * (1.0 - share),
                         "time/forward_backward_s": update_s,
                         "time/weight_sync_s": sync_s,
                         "time/step_s": wall,
@@ -397,10 +434,17 @@ class Trainer:
                 if self.on_step is not None:
                     self.on_step(record)
                 if cfg.eval.every and step % cfg.eval.every == 0 and step < cfg.run.steps and cfg.eval.sets:
+                    if pending is not None:  # evaluate the weights of this step, not the sampler's older ones
+                        await asyncio.wait([pending])
+                        sync_weights()
                     await evaluate(step)
                 if cfg.run.checkpoint_every and step % cfg.run.checkpoint_every == 0:
                     checkpoint_now()
+            if pending is not None:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
             checkpoint_now()
+            sync_weights()
             after = await evaluate(state.step) if cfg.eval.sets else {}
         finally:
             metrics.close()

@@ -124,6 +124,33 @@ def test_training_changes_parameters_and_logs_metrics(tiny: Path, tmp_path: Path
     assert main(["plot", str(tmp_path)]) == 2  # not a run directory: a clear error, no traceback
 
 
+def test_pipelined_rollouts_overlap_updates_and_still_learn(tiny: Path, tmp_path: Path) -> None:
+    from hopgym.trainers.config import load_config
+    from hopgym.trainers.metrics import read_metrics
+    from hopgym.trainers.trainer import Trainer
+
+    overrides = _overrides(
+        tiny,
+        **{
+            "rollout.pipelined": "true",
+            "algorithm.is_correction_level": "token",
+            "algorithm.is_correction_mode": "clip",
+            "eval.every": "2",
+            "run.steps": "3",
+        },
+    )
+    result = Trainer(load_config(overrides=overrides), tmp_path / "run").train()
+    assert result.steps == 3
+    records = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    train = [r for r in records if r["kind"] == "train"]
+    assert [r["step"] for r in train] == [1, 2, 3]
+    assert [r["step"] for r in records if r["kind"] == "eval"] == [0, 2, 3]
+    # the sampler is a separate copy: it received the weights after the updates
+    assert all(r["time/weight_sync_s"] > 0 for r in train[1:])
+    before, after = _params(tiny), _params(tmp_path / "run" / "checkpoints" / "step-000003" / "model")
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
 @pytest.mark.parametrize("mask_observations", [True, False])
 def test_retrieved_tokens_get_zero_gradient(tiny: Path, mask_observations: bool) -> None:
     import asyncio
