@@ -124,3 +124,12 @@ def test_cli_prints_resolved_config(capsys: pytest.CaptureFixture[str]) -> None:
     assert "[run]" in out and "steps = 3" in out
     assert main(["train", "--preset", "nope"]) == 2
     assert "unknown preset 'nope'" in capsys.readouterr().out
+
+
+def test_readme_training_config_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Training a search agent") :]
+    block = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert block is not None
+    config = load_config(_write(tmp_path, block.group(1)))
+    assert config.algorithm.use_kl_loss and config.rollout.reward_schedule[1].start_step == 100
