@@ -14,7 +14,18 @@ __all__ = ["build_parser", "main"]
 
 # Each module defines ``register(subparsers)``, which adds its parser and sets ``handler`` to a function
 # ``(argparse.Namespace) -> int``. Modules are imported lazily so ``hopgym --help`` stays fast.
-_COMMAND_MODULES = ("envs", "play", "eval", "score", "index", "search", "serve_retriever", "train", "plot")
+_COMMAND_MODULES = (
+    "envs",
+    "play",
+    "eval",
+    "score",
+    "index",
+    "search",
+    "serve_retriever",
+    "train",
+    "plot",
+    "data",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
