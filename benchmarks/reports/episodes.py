@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hopgym.agents.rollout.trajectory import Trajectory
-from hopgym.envs.rewards.qa import cover_em_score, em_score, f1_score, sub_em_score
+from hopgym.benchmarks.metrics import score_prediction
 from hopgym.types import Task
 
 __all__ = ["METRICS", "Episode", "episode_key", "hop_count", "score_episode"]
@@ -96,13 +96,8 @@ def score_episode(traj: Trajectory, task: Task | None, *, default_dataset: str |
     if traj.failed:
         correct = None
     elif golds:
-        prediction = traj.answer or ""
-        metrics = {
-            "em": em_score(prediction, golds),
-            "f1": f1_score(prediction, golds),
-            "sub_em": sub_em_score(prediction, golds),
-            "cover_em": cover_em_score(prediction, golds),
-        }
+        # The same scoring as summary.json's (hopgym.benchmarks.metrics); no answer scores 0.
+        metrics = score_prediction(traj.answer, golds)
         correct = metrics["em"] >= 1.0
     else:
         correct = (traj.reward or 0.0) > 0.0

@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "serve_retriever",
     "train",
     "plot",
+    "view",
     "data",
 )
 
