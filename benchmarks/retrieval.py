@@ -22,7 +22,6 @@ import os
 import random
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -361,12 +360,10 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def recall_at(rankings: Sequence[Sequence[str]], gold: Sequence[set[str]]) -> dict[str, float]:
-    out = {}
-    for n in RECALL_AT:
-        out[f"@{n}"] = statistics.fmean(
-            len(g & set(r[:n])) / len(g) for r, g in zip(rankings, gold, strict=True)
-        )
-    return out
+    from hopgym.benchmarks.metrics.retrieval import retrieval_summary
+
+    summary = retrieval_summary(rankings, gold, ks=RECALL_AT)
+    return {f"@{n}": summary[f"recall@{n}"] for n in RECALL_AT}
 
 
 @dataclass

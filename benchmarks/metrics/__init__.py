@@ -19,11 +19,21 @@ from hopgym.benchmarks.metrics.answer import (
     score_prediction,
     sub_em,
 )
+from hopgym.benchmarks.metrics.retrieval import (
+    DEFAULT_KS,
+    answer_in_passages,
+    recall_at_k,
+    retrieval_summary,
+    supporting_ids,
+    supporting_recall,
+)
 
 __all__ = [
     "ANSWER_METRICS",
+    "DEFAULT_KS",
     "OFFICIAL_RULES",
     "Golds",
+    "answer_in_passages",
     "cover_em",
     "exact_match",
     "f1",
@@ -33,6 +43,10 @@ __all__ = [
     "official_scores",
     "r1_searcher_em",
     "r1_searcher_f1",
+    "recall_at_k",
+    "retrieval_summary",
     "score_prediction",
     "sub_em",
+    "supporting_ids",
+    "supporting_recall",
 ]

@@ -2,6 +2,7 @@
 
 ``hopgym index build --backend bm25 --corpus corpus.jsonl --out indexes/bm25 [--option key=value ...]``
 ``hopgym index info indexes/bm25``
+``hopgym index eval --data tasks.jsonl indexes/bm25`` (recall@1/3/5/10 of the tasks' supporting passages)
 """
 
 from __future__ import annotations
@@ -57,6 +58,22 @@ def register(subparsers: Any) -> None:
     info = actions.add_parser("info", help="print an index directory's manifest as JSON")
     info.add_argument("directory", type=Path)
     info.set_defaults(handler=run)
+    evaluate = actions.add_parser(
+        "eval",
+        help="recall@k of the supporting passages (and answer in top k) for a task file's questions",
+        description="Search INDEX with every question of --data (any dataset format hopgym data reads) and "
+        "print recall@k of the supporting passages (metadata.supporting_passage_ids) and the share of "
+        "questions with a golden answer in the top k passages.",
+    )
+    evaluate.add_argument("index", help="index directory, retriever server URL, or bm25:CORPUS")
+    evaluate.add_argument(
+        "--data", required=True, type=Path, help="task file (tasks.jsonl or a dataset file)"
+    )
+    evaluate.add_argument("--format", dest="data_format", help="dataset format of --data (default: sniffed)")
+    evaluate.add_argument("--k", default="1,3,5,10", help="cutoffs, comma-separated (default: 1,3,5,10)")
+    evaluate.add_argument("--limit", type=int, help="use the first N questions")
+    evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+    evaluate.set_defaults(handler=run)
     parser.set_defaults(handler=run, index_parser=parser)
 
 
@@ -142,13 +159,51 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hopgym.benchmarks.datasets import PrepareOptions, load_dataset_tasks
+    from hopgym.benchmarks.metrics.index_eval import evaluate_retriever
+    from hopgym.retrievers.loading import load_retriever
+
+    try:
+        ks = sorted({int(k) for k in args.k.split(",") if k.strip()})
+    except ValueError:
+        raise ConfigError(f"--k {args.k!r}: give whole numbers separated by commas, e.g. 1,3,5,10") from None
+    if not ks or ks[0] < 1:
+        raise ConfigError(f"--k {args.k!r}: give cutoffs of at least 1, e.g. 1,3,5,10")
+    tasks = load_dataset_tasks(args.data, args.data_format, PrepareOptions(limit=args.limit))
+    retriever = load_retriever(Path(args.index) if Path(args.index).is_dir() else args.index)
+
+    async def measure() -> dict[str, float]:
+        try:
+            return await evaluate_retriever(retriever, tasks, ks=ks)
+        finally:
+            await retriever.aclose()
+
+    summary = asyncio.run(measure())
+    if args.json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return 0
+    judged = int(summary["questions_with_supporting"])
+    sys.stdout.write(f"{args.data}: {len(tasks)} questions, {judged} with supporting passage ids\n")
+    for k in ks:
+        recall = summary.get(f"recall@{k}")
+        shown = f"{recall:.3f}" if recall is not None else "n/a"
+        sys.stdout.write(
+            f"recall@{k:<3} {shown}   answer_in_top@{k:<3} {summary[f'answer_in_top@{k}']:.3f}\n"
+        )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     action = getattr(args, "index_command", None)
     if action is None:
         args.index_parser.print_help()
         return 2
+    handlers = {"build": _build, "info": _info, "eval": _eval}
     try:
-        return _build(args) if action == "build" else _info(args)
+        return handlers[action](args)
     except HopgymError as exc:
         sys.stderr.write(f"hopgym index {action}: error: {exc}\n")
         return 2
