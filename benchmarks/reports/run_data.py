@@ -2,8 +2,8 @@
 
 A run directory holds ``trajectories.jsonl`` (every attempt; the last record of each episode counts, a
 finished one over a failed retry), ``summary.json`` and ``config.json``. Trajectories do not carry golden
-answers, so the tasks come from the caller (``hopgym eval`` has them in memory) or from the task file that
-``config.json`` names (``data``, resolved against the working directory, then the run directory).
+answers, so the tasks come from the caller (``hopgym eval`` has them in memory) or from what ``config.json``
+names (the ``data`` file, resolved against the working directory, then the run directory; or a HopWorld env).
 """
 
 from __future__ import annotations
@@ -18,18 +18,16 @@ from typing import Any
 from hopgym.agents.rollout.store import TrajectoryStore
 from hopgym.agents.rollout.trajectory import Trajectory
 from hopgym.benchmarks.reports.episodes import Episode, score_episode
-from hopgym.errors import DataError
+from hopgym.errors import DataError, HopgymError
 from hopgym.types import Task
 
-__all__ = ["TRAJECTORIES", "RunData", "load_run", "tasks_from_config"]
+__all__ = ["TRAJECTORIES", "RunData", "load_run", "read_task_file", "tasks_from_config"]
 
 logger = logging.getLogger(__name__)
 
 TRAJECTORIES = "trajectories.jsonl"
 SUMMARY = "summary.json"
 CONFIG = "config.json"
-# config.json keys that may name the task file, in order of preference.
-_DATA_KEYS = ("data", "tasks", "data_path")
 
 
 @dataclass(frozen=True)
@@ -76,27 +74,47 @@ def _read_json_object(path: Path) -> dict[str, Any] | None:
 
 
 def tasks_from_config(run_dir: Path, config: Mapping[str, Any] | None) -> dict[str, Task]:
-    """The tasks of the file ``config.json`` names, or {} (with a warning) when there is none or it is
-    unreadable: the report and viewer then work without golden answers."""
-    from hopgym.envs.tasks import load_tasks
+    """The tasks of the run as ``config.json`` describes it, or {} (with a warning) when they cannot be
+    had: the report and viewer then work without golden answers.
 
+    A ``data`` file is read in its ``data_format`` (any format ``hopgym eval --data`` reads, so passage ids
+    come out as they did for the run); an ``env`` run without an external retriever (HopWorld) is rebuilt to
+    read its tasks. An env that needs a retriever is not opened just for this: pass the tasks instead.
+    """
     if not config:
         return {}
-    for key in _DATA_KEYS:
-        value = config.get(key)
-        if not isinstance(value, str) or not value:
-            continue
-        candidates = [Path(value), run_dir / value]
-        path = next((p for p in candidates if p.is_file()), None)
-        if path is None:
-            logger.warning("%s: %s=%r not found; golden answers unknown", run_dir / CONFIG, key, value)
-            return {}
-        try:
-            return {t.id: t for t in load_tasks(path)}
-        except DataError as exc:
-            logger.warning("golden answers unknown: cannot read the task file (%s)", exc)
-            return {}
+    data, env = config.get("data"), config.get("env")
+    try:
+        if isinstance(data, str) and data:
+            path = next((p for p in (Path(data), run_dir / data) if p.is_file()), None)
+            if path is None:
+                logger.warning("%s: data=%r not found; golden answers unknown", run_dir / CONFIG, data)
+                return {}
+            fmt = config.get("data_format")
+            return {t.id: t for t in read_task_file(path, fmt if isinstance(fmt, str) else None)}
+        if isinstance(env, str) and env and not config.get("retriever"):
+            return {t.id: t for t in _env_tasks(env, config.get("env_args"))}
+    except (HopgymError, OSError, ValueError, TypeError) as exc:
+        logger.warning("golden answers unknown: cannot read the run's tasks (%s)", exc)
     return {}
+
+
+def read_task_file(path: str | Path, fmt: str | None = None) -> list[Task]:
+    """Tasks of a dataset file in any format ``hopgym eval --data`` reads (sniffed unless ``fmt``)."""
+    from hopgym.benchmarks.datasets.prepare import load_dataset_tasks
+
+    return load_dataset_tasks(str(path), fmt)
+
+
+def _env_tasks(env_id: str, env_args: object) -> list[Task]:
+    from hopgym.envs import make
+
+    kwargs = dict(env_args) if isinstance(env_args, Mapping) else {}
+    env = make(env_id, **kwargs)
+    try:
+        return list(env.unwrapped.core.tasks)  # type: ignore[attr-defined]
+    finally:
+        env.close()
 
 
 def load_run(run_dir: str | Path, *, tasks: Sequence[Task] | Mapping[str, Task] | None = None) -> RunData:

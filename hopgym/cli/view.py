@@ -20,6 +20,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--out", default=None, help="where to write the page (default: DIR/viewer/index.html)"
     )
+    parser.add_argument("--format", default=None, help="format of --data (default: sniffed, as hopgym eval)")
     parser.add_argument("--report", action="store_true", help="also (re)write DIR/report.md and DIR/plots/")
     parser.set_defaults(handler=run)
 
@@ -36,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         tasks = None
         if args.data is not None:
-            from hopgym.envs.tasks import load_tasks
+            from hopgym.benchmarks.reports.run_data import read_task_file
 
-            tasks = load_tasks(args.data)
+            tasks = read_task_file(args.data, args.format)
         data = load_run(args.run_dir, tasks=tasks)
         if not data.tasks:
             console.print(

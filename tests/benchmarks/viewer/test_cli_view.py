@@ -41,3 +41,17 @@ def test_view_takes_golden_answers_from_data(tmp_path: Path) -> None:
 def test_view_of_a_directory_that_is_no_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["view", str(tmp_path)]) == 2
     assert "no trajectories.jsonl here" in " ".join(capsys.readouterr().err.split())  # rich wraps lines
+
+
+def test_view_of_a_real_hopgym_eval_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The oracle on HopWorld through hopgym eval, then hopgym view: the golden answers come from the env
+    that config.json names, and every episode the oracle answered is shown correct."""
+    run = tmp_path / "run"
+    assert main(["eval", "--limit", "6", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["view", str(run)]) == 0
+    data = _data((run / "viewer" / "index.html").read_text())
+    episodes = data["episodes"]
+    assert len(episodes) == 6 and data["run"]["has_golds"]
+    assert all(e["g"] and e["o"] == "correct" for e in episodes)
+    assert any(t.get("qy") for e in episodes for t in e["t"])
