@@ -210,6 +210,12 @@ class HopgymRollout:
                 f"GRPOConfig sets {unsupported}, which hopgym's policies do not apply (they sample with temperature "
                 "and top_p only); leave these at their defaults"
             )
+        if getattr(args, "mask_truncated_completions", False):
+            raise ConfigError(
+                "GRPOConfig(mask_truncated_completions=True) would drop every hopgym episode from the loss: TRL "
+                "counts a completion without a final EOS as truncated, and episodes end on the protocol's stop "
+                "strings or an observation; leave it False (max_episode_tokens bounds the episodes)"
+            )
         step = int(getattr(getattr(trainer, "state", None), "global_step", 0) or 0)
         mode = "train" if getattr(getattr(trainer, "model", None), "training", True) else "eval"
         seed = None if self.config.seed is None else _seed(self.config.seed, step, mode)

@@ -157,6 +157,14 @@ def test_settings_hopgym_cannot_honour_are_refused(env: AsyncSearchQAEnv, traine
         )
         with pytest.raises(ConfigError, match="top_k"):
             rollout(prompts, top_k)
+        masked = SimpleNamespace(
+            **{
+                **vars(trainer),
+                "args": SimpleNamespace(**{**vars(trainer.args), "mask_truncated_completions": True}),
+            }
+        )
+        with pytest.raises(ConfigError, match="mask_truncated_completions"):
+            rollout(prompts, masked)
 
 
 def test_reward_needs_the_rollout_field() -> None:
