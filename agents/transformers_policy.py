@@ -286,15 +286,17 @@ class TransformersPolicy(PromptEncoding):
             past, logits = out.past_key_values, out.logits[:, -1, :]
             last_pos = positions[:, -1]
             for _ in range(budget):
-                logp = torch.log_softmax(logits.float(), dim=-1)
+                logits = logits.float()
+                logp = torch.log_softmax(logits, dim=-1)
+                active = [i for i, row in enumerate(rows) if row.finish is None]
+                tokens = self._sample_rows(logits, rows, active)
+                chosen = logp[torch.arange(len(rows)), tokens].tolist()
                 next_ids = [self._pad_id] * len(rows)
-                for i, row in enumerate(rows):
-                    if row.finish is not None:
-                        continue
-                    token = self._sample(logits[i].float(), row)
+                for i in active:
+                    row, token = rows[i], int(tokens[i])
                     next_ids[i] = token
                     row.ids.append(token)
-                    row.logprobs.append(float(logp[i, token]))
+                    row.logprobs.append(chosen[i])
                     self._check_stop(row, token)
                 if all(row.finish is not None for row in rows):
                     break
@@ -320,20 +322,35 @@ class TransformersPolicy(PromptEncoding):
             for row in rows
         ]
 
-    def _sample(self, logits: Any, row: _Row) -> int:
+    def _sample_rows(self, logits: Any, rows: list[_Row], active: list[int]) -> Any:
+        """One token per row, sampled for the whole batch at once (inverse CDF), greedy where temperature is 0.
+
+        Each active row draws exactly one uniform per token from its own generator (or torch's global RNG),
+        so a seeded row samples the same tokens alone or batched with any others.
+        """
         torch = self._torch
-        params = row.request.params
-        if params.temperature == 0:
-            return int(torch.argmax(logits))
-        probs = torch.softmax(logits / params.temperature, dim=-1)
-        if params.top_p < 1.0:
-            sorted_probs, order = torch.sort(probs, descending=True)
-            # Keep the smallest prefix whose mass reaches top_p (the first token always stays).
-            keep = (sorted_probs.cumsum(-1) - sorted_probs) < params.top_p
-            filtered = torch.zeros_like(probs)
-            filtered[order[keep]] = sorted_probs[keep]
-            probs = filtered / filtered.sum()
-        return int(torch.multinomial(probs, 1, generator=row.generator))
+        params = [row.request.params for row in rows]
+        greedy = torch.argmax(logits, dim=-1)
+        temps = torch.tensor([p.temperature or 1.0 for p in params], dtype=logits.dtype, device=logits.device)
+        probs = torch.softmax(logits / temps.unsqueeze(-1), dim=-1)
+        top_p = [p.top_p for p in params]
+        order = None
+        if any(t < 1.0 for t in top_p):
+            # Keep each row's smallest prefix (by probability) whose mass reaches its top_p (the first stays).
+            probs, order = torch.sort(probs, dim=-1, descending=True)
+            limit = torch.tensor(top_p, dtype=probs.dtype, device=probs.device).unsqueeze(-1)
+            probs = torch.where((probs.cumsum(-1) - probs) < limit, probs, 0.0)
+        cdf = probs.cumsum(-1)
+        uniform = torch.zeros(len(rows), dtype=cdf.dtype)
+        for i in active:
+            if params[i].temperature > 0:
+                uniform[i] = torch.rand((), generator=rows[i].generator)
+        target = (uniform.to(cdf.device) * cdf[:, -1]).unsqueeze(-1)
+        picked = torch.searchsorted(cdf, target, right=True).clamp(max=cdf.size(-1) - 1).squeeze(-1)
+        if order is not None:
+            picked = order.gather(-1, picked.unsqueeze(-1)).squeeze(-1)
+        zero_temp = torch.tensor([p.temperature == 0 for p in params], device=logits.device)
+        return torch.where(zero_temp, greedy, picked).tolist()
 
     def _check_stop(self, row: _Row, token: int) -> None:
         params = row.request.params

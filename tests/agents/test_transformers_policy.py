@@ -167,3 +167,28 @@ async def test_context_longer_than_the_model_is_refused(policy: TransformersPoli
     ctx.token_ids = [5] * (limit - 3)
     gen = await policy.generate(ctx, SamplingParams(max_tokens=50, seed=0))
     assert gen.token_ids is not None and len(gen.token_ids) <= 3
+
+
+def test_batched_sampling_follows_each_rows_distribution(policy: TransformersPolicy) -> None:
+    """The batch sampler (inverse CDF, one uniform per row) draws from softmax(logits / T), truncated by top_p."""
+    import torch
+
+    from hopgym.agents.transformers_policy import _Request, _Row
+
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.5, 0.3, 0.15, 0.05], [0.1, 0.2, 0.3, 0.4]]))
+    settings = [
+        SamplingParams(temperature=1.0),
+        SamplingParams(temperature=1.0, top_p=0.7),  # keeps 0.5 and 0.3 only
+        SamplingParams(temperature=0.0),  # greedy
+    ]
+    torch.manual_seed(0)
+    counts = torch.zeros(3, 4)
+    for _ in range(4000):
+        rows = [_Row(_Request([1], p, None), None) for p in settings]  # type: ignore[arg-type]
+        picked = policy._sample_rows(logits, rows, [0, 1, 2])
+        for i, token in enumerate(picked):
+            counts[i, token] += 1
+    freq = counts / counts.sum(-1, keepdim=True)
+    assert torch.allclose(freq[0], torch.tensor([0.5, 0.3, 0.15, 0.05]), atol=0.03)
+    assert torch.allclose(freq[1], torch.tensor([0.625, 0.375, 0.0, 0.0]), atol=0.03)
+    assert freq[2].tolist() == [0.0, 0.0, 0.0, 1.0]
