@@ -242,6 +242,8 @@ class OpenAIPolicy(PromptEncoding):
         self._vllm: bool | None = True if self.token_level else cfg.vllm_extras
         self._detect_lock = asyncio.Lock()
         self._closed = False
+        #: Token counts the server reported (``usage``) over every request so far.
+        self.usage: dict[str, int] = {"prompt_tokens": 0, "completion_tokens": 0}
 
     # -- Policy API --------------------------------------------------------------------------------
 
@@ -266,6 +268,7 @@ class OpenAIPolicy(PromptEncoding):
             answer = await self._post("/v1/completions", body)
             choices = _choices(answer, n)
             generations = [_parse_completion_choice(c, params.logprobs) for c in choices]
+        self._count_usage(answer)
         if params.stop:
             generations = [
                 self._complete_stop(generation, choice, params.stop, vllm)
@@ -274,6 +277,14 @@ class OpenAIPolicy(PromptEncoding):
         if self.token_level:
             return [self._token_exact(generation) for generation in generations]
         return generations
+
+    def _count_usage(self, answer: Any) -> None:
+        usage = answer.get("usage") if isinstance(answer, Mapping) else None
+        if isinstance(usage, Mapping):
+            for key in self.usage:
+                value = usage.get(key)
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                    self.usage[key] += value
 
     def _complete_stop(
         self, generation: Generation, choice: Mapping[str, Any], stops: tuple[str, ...], vllm: bool

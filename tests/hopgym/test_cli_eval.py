@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +140,242 @@ def test_output_being_written_by_another_run_is_refused(
     assert "is being written by another run" in capsys.readouterr().err
     assert main(["eval", "--episodes", "2", "--output", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 2
+
+
+# -- hopgym eval on the episode engine (issue 11 §2) ------------------------------------------------------
+#
+# The model is hopgym.testing.openai_server (an OpenAI-API-shaped server: it cuts stop strings and does not
+# say which, as the OpenAI API does) serving a scripted reader: it searches with the question, then answers
+# with a golden answer when the retrieved passages contain one, else with the first passage's title.
+
+import re  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+from hopgym.testing.openai_server import ModelRequest, OpenAIServer  # noqa: E402
+
+LIMIT = 12
+
+
+class HotpotReader:
+    """A scripted 'model' for the Search-R1 protocol over the shared HotpotQA sample."""
+
+    def __init__(self, tasks_file: Path, delay_s: float = 0.0) -> None:
+        rows = [json.loads(line) for line in tasks_file.read_text(encoding="utf-8").splitlines()]
+        self.golds = {r["question"].strip(): r["golden_answers"] for r in rows}
+        self.delay_s = delay_s
+        self.questions: list[str] = []
+        self._lock = threading.Lock()
+
+    def question(self, text: str) -> str:
+        return max((q for q in self.golds if q in text), key=len)
+
+    def __call__(self, request: ModelRequest) -> str:
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        text = request.text
+        question = self.question(text)
+        with self._lock:
+            self.questions.append(question)
+        # The prompt itself names the tags; only what follows the question is the episode so far.
+        episode = text[text.rindex(question) + len(question) :]
+        found = re.findall(r"<information>(.*?)</information>", episode, re.S)
+        if not found:
+            return f"<think> I need to search. </think> <search> {question} </search> <information> made up"
+        passages = found[-1]
+        answer = next((g for g in self.golds[question] if g.lower() in passages.lower()), None)
+        if answer is None:
+            title = re.search(r'Doc 1\(Title: "?([^")]*)', passages)
+            answer = title.group(1) if title else "unknown"
+        return f"<think> found it </think> <answer> {answer} </answer> and some more text"
+
+
+@pytest.fixture(scope="module")
+def hotpot(shared_data: Any) -> tuple[Path, Path]:
+    return shared_data("hotpotqa", "dev_500.jsonl"), shared_data("hotpotqa", "corpus.jsonl")
+
+
+@pytest.fixture(scope="module")
+def bm25_index(hotpot: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("index") / "hotpot-bm25"
+    assert main(["index", "build", "--corpus", str(hotpot[1]), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def server(hotpot: tuple[Path, Path]) -> Iterator[OpenAIServer]:
+    with OpenAIServer(HotpotReader(hotpot[0]), api_key="sk-test") as running:
+        yield running
+
+
+def _model_eval(data: Path, index: Path, server: OpenAIServer, out: Path, *extra: str) -> list[str]:
+    return ["eval", "--data", str(data), "--retriever", str(index), "--base-url", server.base_url,
+            "--model", server.model, "--limit", str(LIMIT), "--concurrency", "4", "--out", str(out),
+            *extra]  # fmt: skip
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_no_arguments_is_the_quickstart(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval"]) == 0
+    out = capsys.readouterr().out
+    assert "oracle on hopgym/HopWorld-v0: 100 episodes, EM 1.000" in out
+
+
+def test_model_run_on_hotpotqa_writes_the_run_and_a_rerun_sends_no_request(
+    hotpot: tuple[Path, Path], bm25_index: Path, server: OpenAIServer, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # the server refuses requests without it
+    out = tmp_path / "run"
+    assert main(_model_eval(hotpot[0], bm25_index, server, out, "--extra-body", '{"top_k": 20}')) == 0
+    requests = server.requests
+    assert requests >= LIMIT
+    assert all(body.get("top_k") == 20 for body in server.bodies)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["episodes"] == LIMIT and summary["failed"] == 0 and summary["complete"] is True
+    assert set(summary["metrics"]) >= {"em", "f1", "sub_em", "cover_em", "search_r1"}
+    assert 0 < summary["metrics"]["em"] <= summary["metrics"]["sub_em"] <= 1
+    assert summary["mean_searches"] == 1.0 and summary["invalid_action_rate"] == 0.0
+    assert summary["terminations"] == {"answered": LIMIT}
+    assert summary["tokens"]["prompt"] > 0 and summary["tokens"]["completion"] > 0
+    assert summary["by"]["dataset"]["hotpotqa/dev_500"]["episodes"] == LIMIT
+    config = json.loads((out / "config.json").read_text())
+    assert config["protocol"] == "search_r1" and config["max_turns"] == 4 and config["top_k"] == 3
+    assert "sk-test" not in (out / "config.json").read_text()
+    trajectories = _records(out / "trajectories.jsonl")
+    assert len(trajectories) == LIMIT
+    assert all(t["turns"][0]["text"].endswith("</search>") for t in trajectories)  # completed by the rule
+    assert (out / "report.md").is_file()
+    capsys.readouterr()
+
+    assert main(_model_eval(hotpot[0], bm25_index, server, out, "--extra-body", '{"top_k": 20}')) == 0
+    assert server.requests == requests  # the rerun resumed: nothing was asked again
+    assert f"({LIMIT} resumed)" in capsys.readouterr().out
+    assert len(_records(out / "trajectories.jsonl")) == LIMIT
+
+
+def test_failed_episodes_are_recorded_never_scored_and_retried(
+    hotpot: tuple[Path, Path], bm25_index: Path, server: OpenAIServer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    out = tmp_path / "run"
+    server.fail_with = 503  # down after the client's retries
+    assert main(_model_eval(hotpot[0], bm25_index, server, out, "--api-key", "sk-test")) == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["failed"] == LIMIT and summary["complete"] is False
+    assert summary["metrics"]["em"] is None  # no answer was scored, none counted as 0
+    assert summary["errors"] == {"PolicyUnavailable": LIMIT}
+    assert "rerun the same command to retry them" in _one_line(capsys.readouterr().err)
+
+    server.fail_with = None
+    assert main(_model_eval(hotpot[0], bm25_index, server, out, "--api-key", "sk-test")) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["failed"] == 0 and summary["episodes"] == LIMIT and summary["metrics"]["em"] > 0
+
+
+def test_resume_after_a_kill_plays_only_what_was_left(
+    hotpot: tuple[Path, Path], bm25_index: Path, tmp_path: Path
+) -> None:
+    reader = HotpotReader(hotpot[0], delay_s=0.15)
+    out = tmp_path / "run"
+    with OpenAIServer(reader) as server:
+        command = [sys.executable, "-m", "hopgym", *_model_eval(hotpot[0], bm25_index, server, out)]
+        command[command.index("--concurrency") + 1] = "1"
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        store = out / "trajectories.jsonl"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (not store.exists() or len(_records(store)) < 3):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        finished = {t["task_id"] for t in _records(store) if t["termination"] != "failed"}
+        assert 3 <= len(finished) < LIMIT
+        first_questions = {q for q in reader.questions}
+        reader.questions.clear()
+        reader.delay_s = 0.0
+        assert main(_model_eval(hotpot[0], bm25_index, server, out)) == 0
+    tasks = {r["id"]: r["question"].strip() for r in map(json.loads, hotpot[0].read_text().splitlines())}
+    done_questions = {tasks[t] for t in finished}
+    assert done_questions <= first_questions
+    assert not done_questions & set(reader.questions)  # finished episodes were not requested again
+    latest = {(t["task_id"], t["sample_index"]) for t in _records(store) if t["termination"] != "failed"}
+    assert len(latest) == LIMIT
+    assert json.loads((out / "summary.json").read_text())["complete"] is True
+
+
+def test_compare_writes_one_table_markdown_csv_and_png(
+    hotpot: tuple[Path, Path], bm25_index: Path, server: OpenAIServer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    chat, completions = tmp_path / "chat", tmp_path / "completions"
+    assert main(_model_eval(hotpot[0], bm25_index, server, chat, "--api-key", "sk-test")) == 0
+    assert main(_model_eval(hotpot[0], bm25_index, server, completions, "--api-key", "sk-test",
+                            "--api", "completions")) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["eval", "--compare", str(chat), str(completions), "--out", str(tmp_path / "cmp")]) == 0
+    table = capsys.readouterr().out
+    assert "| run | hotpotqa/dev_500 EM | hotpotqa/dev_500 F1 |" in table
+    assert "| chat |" in table and "| completions |" in table
+    csv_text = (tmp_path / "cmp" / "compare.csv").read_text()
+    assert csv_text.splitlines()[0].startswith("run,hotpotqa/dev_500:em,hotpotqa/dev_500:f1")
+    assert (tmp_path / "cmp" / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    em = json.loads((chat / "summary.json").read_text())["metrics"]["em"]
+    assert f"| chat | {100 * em:.1f} |" in table
+
+
+def test_tool_call_protocol_against_a_server_without_tools_names_the_fix(
+    hotpot: tuple[Path, Path], bm25_index: Path, server: OpenAIServer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    out = tmp_path / "run"
+    code = main(
+        _model_eval(hotpot[0], bm25_index, server, out, "--api-key", "sk-test", "--protocol", "tool_call")
+    )
+    assert code == 2
+    err = _one_line(capsys.readouterr().err)
+    assert "tools are not supported" in err and "--protocol search_r1" in err
+    assert server.requests <= 4  # stopped at once, not one failure per episode
+
+
+def test_resuming_with_other_settings_is_refused(
+    hotpot: tuple[Path, Path], bm25_index: Path, server: OpenAIServer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    out = tmp_path / "run"
+    assert main(_model_eval(hotpot[0], bm25_index, server, out, "--api-key", "sk-test")) == 0
+    assert (
+        main(_model_eval(hotpot[0], bm25_index, server, out, "--api-key", "sk-test", "--max-turns", "6")) == 2
+    )
+    assert "max_turns: 4 there, 6 now" in _one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "x.jsonl"], "--data needs --retriever SPEC"),
+        (["--base-url", "http://127.0.0.1:1/v1"], "a model run needs --base-url URL and --model NAME"),
+        (["--extra-body", "[1]", "--model", "m", "--base-url", "http://h/v1"], "--extra-body must be a JSON object"),
+        (["--extra-body", "{x", "--model", "m", "--base-url", "http://h/v1"], "--extra-body is not valid JSON"),
+        (["--data", "a", "--env", "b", "--retriever", "r"], "give --data FILE or --env ID, not both"),
+    ],
+)  # fmt: skip
+def test_bad_command_lines_name_the_fix(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval", *args]) == 2
+    assert message in _one_line(capsys.readouterr().err)
+
+
+def test_an_old_results_file_is_named_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results.jsonl"
+    out.write_text('{"task_id": "a", "reward": 1.0}\n', encoding="utf-8")
+    assert main(["eval", "--episodes", "1", "--output", str(out)]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert f"{out}: record 1 is not a trajectory" in err and "give another --out/--output" in err
