@@ -12,9 +12,10 @@ pages (order rotates); figures are medians with [min, max].
 
     python -m hopgym.benchmarks.viewer.bench_load [--sizes 1000 10000] [--rounds 5]
 
-Measured 2026-12-03 on 2 shared cores under load (load average 5.4), Chromium 150, 5 rounds: 10,000
-episodes is a 33 MB page built in 20 s; it loads in 1.43 s [0.93, 2.23] (bare JSON page 0.92 s, 1.55x),
-then filters in 42 ms, searches in 394 ms and opens an episode in 73 ms; 1,000 episodes load in 0.34 s.
+Measured 2026-12-03 on 2 shared cores under heavy load (load average 5.4 and 9.4 in two runs of 5 rounds),
+Chromium 150: 10,000 episodes make a 33 MB page, built in 8-14 s; it loads in 1.43 s and 0.98 s (medians of
+the two runs; the bare JSON page 0.92 s and 0.96 s, so most of the load is parsing the data), then filters in
+40 ms, searches in 0.3-0.4 s and opens an episode in 0.07-0.15 s. 1,000 episodes load in 0.34-0.44 s.
 
 This is a script, not a test: figures depend on the machine and its load.
 """
