@@ -352,7 +352,14 @@ class Trainer:
                 mask_observations=cfg.rollout.mask_observations,
             )
             model.eval()
-            old = batch_log_probs(model, batch, cfg.optim.micro_batch_size, autocast)
+            # The sampler is the trained model and one optimizer step follows: the old log-probs are the
+            # update's own forward pass (detached), so the extra pass is skipped (same values, ratio 1).
+            single_step = cfg.optim.epochs * cfg.optim.mini_batches == 1 and not cfg.algorithm.kl_in_reward
+            old = (
+                None
+                if shares_model and single_step
+                else batch_log_probs(model, batch, cfg.optim.micro_batch_size, autocast)
+            )
             ref = (
                 batch_log_probs(ref_model, batch, cfg.optim.micro_batch_size, autocast)
                 if ref_model is not None

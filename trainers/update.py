@@ -71,19 +71,30 @@ def update_policy(
     algorithm: AlgorithmConfig,
     optim: OptimConfig,
     *,
-    old_log_probs: torch.Tensor,
+    old_log_probs: torch.Tensor | None,
     ref_log_probs: torch.Tensor | None = None,
     autocast: AbstractContextManager[Any] | None = None,
     generator: torch.Generator | None = None,
 ) -> UpdateStats:
-    """Advantages, then ``optim.epochs`` x ``optim.mini_batches`` optimizer steps over ``batch``."""
+    """Advantages, then ``optim.epochs`` x ``optim.mini_batches`` optimizer steps over ``batch``.
+
+    ``old_log_probs=None`` is allowed when the update is a single optimizer step and the KL is not in the
+    reward: the weights that score the batch are then the weights that take the step, so the old log-probs
+    are exactly the detached log-probs of that forward pass (the ratio is 1) and the separate pass is skipped.
+    """
     device = next(model.parameters()).device
     mask = batch.action_mask
+    if old_log_probs is None and (optim.epochs * optim.mini_batches > 1 or algorithm.kl_in_reward):
+        raise ValueError(
+            "old_log_probs are needed for several optimizer steps per batch or a KL in the reward: compute "
+            "them with batch_log_probs before the update"
+        )
 
     # 2. Advantages over the whole batch (whitening, when the estimator whitens, uses every action token).
     kl_in_reward = None
     if algorithm.kl_in_reward:
         assert ref_log_probs is not None, "kl_coef > 0 needs the reference model's log-probs"
+        assert old_log_probs is not None
         kl_in_reward = approx_kl(old_log_probs, ref_log_probs, algorithm.kl_estimator) * mask
     advantages = compute_advantages(
         batch.rewards, mask, algorithm, group_size=batch.group_size, kl=kl_in_reward
@@ -114,9 +125,10 @@ def update_policy(
                         part.attention_mask.to(device),
                         with_entropy=True,
                     )
+                old = log_probs.detach().float() if old_log_probs is None else old_log_probs[rows].to(device)
                 result = actor_loss(
                     log_probs.float(),
-                    old_log_probs[rows].to(device),
+                    old,
                     advantages[rows].to(device),
                     part_mask,
                     algorithm,

@@ -243,3 +243,58 @@ def test_killed_run_resumes_at_its_checkpoint_with_the_same_data(tiny: Path, tmp
     b = _params(run_dir / "checkpoints" / "step-000004" / "model")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
+
+
+def test_skipping_the_old_log_prob_pass_gives_the_same_update(tiny: Path) -> None:
+    """With one optimizer step and the sampler being the trained model, old log-probs = the update's own
+    detached forward pass: the update must equal the one with a separate recompute pass."""
+    import asyncio
+    import copy
+    import dataclasses
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hopgym.agents.policy import SamplingParams
+    from hopgym.agents.rollout.engine import collect_episodes
+    from hopgym.agents.scripted_policy import TokenScriptedOraclePolicy
+    from hopgym.envs.builtin import make_hopworld_core
+    from hopgym.trainers.algorithms import AlgorithmConfig
+    from hopgym.trainers.batch import make_batch
+    from hopgym.trainers.config import OptimConfig
+    from hopgym.trainers.update import batch_log_probs, update_policy
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny))
+    env = make_hopworld_core(hops=[2], num_entities=60, num_questions=3)
+    encode = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    oracle = TokenScriptedOraclePolicy(env.tasks, env.protocol, encode=encode)
+    result = asyncio.run(
+        collect_episodes(env, oracle, None, samples_per_task=2, sampling=SamplingParams(max_tokens=64))
+    )
+    trajectories = sorted(result.trajectories, key=lambda t: t.key)
+    trajectories = [t if i % 2 else dataclasses.replace(t, reward=0.0) for i, t in enumerate(trajectories)]
+    batch = make_batch(trajectories, group_size=2, pad_id=0)
+    algorithm = AlgorithmConfig(estimator="group_norm")
+    optim = OptimConfig(lr=1e-2, micro_batch_size=2)
+    base = AutoModelForCausalLM.from_pretrained(str(tiny))
+    finals = []
+    for recompute in (True, False):
+        model = copy.deepcopy(base)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=optim.lr)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        old = batch_log_probs(model, batch, 2) if recompute else None
+        stats = update_policy(model, optimizer, scheduler, batch, algorithm, optim, old_log_probs=old)
+        assert stats.optimizer_steps == 1 and stats.clip_fraction == 0.0
+        finals.append(dict(model.named_parameters()))
+    for name, value in finals[0].items():
+        torch.testing.assert_close(value, finals[1][name], rtol=1e-4, atol=1e-6)
+    assert any(not torch.equal(v, dict(base.named_parameters())[k]) for k, v in finals[0].items())
+    with pytest.raises(ValueError, match="old_log_probs are needed"):
+        update_policy(
+            base,
+            optimizer,
+            scheduler,
+            batch,
+            algorithm,
+            OptimConfig(mini_batches=2, micro_batch_size=2),
+            old_log_probs=None,
+        )
