@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from hopgym.benchmarks.datasets.records import Where
 from hopgym.benchmarks.datasets.sources import Row
-from hopgym.errors import ConfigError, DataError
+from hopgym.errors import DataError, require
 
 __all__ = ["hf_source_name", "iter_hf_rows"]
 
@@ -58,13 +58,7 @@ def iter_hf_rows(
 ) -> Iterator[Row]:
     """The rows of one split of a hub dataset, each with a :class:`Where` naming the split and row."""
     source = hf_source_name(name, config, split)
-    try:
-        import datasets
-    except ImportError as exc:
-        raise ConfigError(
-            "loading from the Hugging Face hub needs the datasets package: pip install 'hopgym[trl]' "
-            "(or pip install datasets), or pass a downloaded file instead"
-        ) from exc
+    datasets: Any = require("datasets", extra="trl", purpose="loading a Hugging Face hub dataset")
     if not _offline():
         _probe_hub(source, probe_timeout_s)
     try:

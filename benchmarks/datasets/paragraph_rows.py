@@ -102,7 +102,7 @@ def _context_task(
     order = {pid: i for i, pid in enumerate(dict.fromkeys(ids_by_title.values()))}
     metadata: dict[str, Any] = {
         "dataset": dataset,
-        "supporting_passage_ids": sorted(supporting, key=order.get),
+        "supporting_passage_ids": sorted(supporting, key=lambda pid: order[pid]),
     }
     for extra in extras:
         if row.get(extra) is not None:

@@ -11,7 +11,7 @@ import itertools
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,7 +133,7 @@ def load_dataset_tasks(
     return list(read_dataset(path, fmt, options).tasks)
 
 
-def _write_jsonl(path: Path, records: Iterator[dict[str, object]] | Iterable[dict[str, object]]) -> None:
+def _write_jsonl(path: Path, records: Iterable[Mapping[str, object]]) -> None:
     # Written beside the target and renamed, so an interrupted run never leaves half a file under the name.
     partial = path.with_name(f".{path.name}.partial")
     with partial.open("w", encoding="utf-8") as handle:

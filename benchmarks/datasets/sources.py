@@ -58,7 +58,7 @@ def iter_json_list(path: Path) -> Iterator[Row]:
 def first_char(path: Path) -> str:
     """The first non-blank character of a text file ('' for an empty one), skipping a UTF-8 BOM."""
     with open_input(path, what="dataset file") as handle:
-        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        head: bytes = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     return head[:1].decode("latin-1")
 
 
