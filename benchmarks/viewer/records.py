@@ -10,6 +10,7 @@ refer to it by index. An observation that cannot be split is kept whole.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -79,6 +80,9 @@ def _turn_record(turn: Turn, passages: PassageTable) -> dict[str, Any]:
         record["an"] = turn.answer
     if turn.invalid_reason:
         record["inv"] = turn.invalid_reason
+    if turn.tool_calls:
+        # Native tool calls (tool_call protocol): the text may be empty, the action is here.
+        record["tc"] = json.dumps([dict(c) for c in turn.tool_calls], ensure_ascii=False, default=str)
     if turn.finish_reason and turn.finish_reason != "stop":
         record["fr"] = turn.finish_reason
     record["gs"] = round(turn.generation_s, 4)

@@ -142,7 +142,8 @@
     if (t.fr) head.appendChild(el("span", null, "finish: " + t.fr));
     head.appendChild(el("span", null, "generate " + t.gs.toFixed(2) + " s · step " + t.ss.toFixed(3) + " s"));
     box.appendChild(head);
-    box.appendChild(el("pre", "text", t.x));
+    if (t.x) box.appendChild(el("pre", "text", t.x));
+    if (t.tc) box.appendChild(el("pre", "tool-calls", "tool calls: " + t.tc));
     if (t.qy !== undefined) { const q = el("div", null, "query: "); q.appendChild(el("span", "query", t.qy)); box.appendChild(q); }
     if (t.inv) box.appendChild(el("div", "invalid-reason", "invalid action: " + t.inv));
     if (t.an !== undefined) { const a = el("div", null, "answer: "); a.appendChild(el("span", "query", t.an)); box.appendChild(a); }

@@ -53,6 +53,7 @@ def test_html_in_a_trajectory_is_shown_as_text(tmp_path: Path, browser: Browser)
             action_kind="search",
             query=INJECTED,
             passage_ids=("p1", "p2"),
+            tool_calls=({"id": "c1", "function": {"name": "search", "arguments": INJECTED}},),
         ),
         Turn(
             text=f"<answer> {INJECTED} </answer>",
@@ -92,6 +93,7 @@ def test_html_in_a_trajectory_is_shown_as_text(tmp_path: Path, browser: Browser)
     assert INJECTED in _text(page, "#detail .question")
     assert _text(page, "#detail .answers .value") == INJECTED
     assert INJECTED in _text(page, "#detail .turn pre")
+    assert "<script>window.__pwned = 1</script>" in _text(page, "#detail .turn .tool-calls")
     assert _text(page, "#detail .passage.supporting .pid") == "p1"
     assert INJECTED in _text(page, "#detail .passage.supporting pre")
     assert page.evaluate("window.__pwned === undefined")

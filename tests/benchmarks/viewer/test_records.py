@@ -77,11 +77,12 @@ def test_episode_record_marks_supporting_passages_and_keeps_unsplittable_observa
             passage_ids=("d8", "d9"),
         ),
         Turn(
-            text="<answer> Ada </answer>",
-            finish_reason="stop",
+            text="",
+            finish_reason="tool_calls",
             observation="",
             action_kind="answer",
             answer="Ada",
+            tool_calls=({"id": "c1", "function": {"name": "answer", "arguments": '{"answer": "Ada"}'}},),
         ),
     )
     traj = Trajectory(
@@ -106,7 +107,10 @@ def test_episode_record_marks_supporting_passages_and_keeps_unsplittable_observa
     assert record["o"] == "correct" and record["g"] == ["Ada Lovelace", "Ada"] and record["sup"] == ["d1"]
     assert [table.rows[i][0] for i in record["t"][0]["pi"]] == ["d1", "d2", "d3"]
     assert record["t"][1]["ob"] == "something unexpected" and record["t"][1]["ids"] == ["d8", "d9"]
-    assert record["t"][2]["an"] == "Ada" and "ob" not in record["t"][2]
+    assert (
+        record["t"][2]["an"] == "Ada" and "ob" not in record["t"][2] and record["t"][2]["fr"] == "tool_calls"
+    )
+    assert json.loads(record["t"][2]["tc"])[0]["function"]["name"] == "answer"
     assert record["m"]["em"] == 1.0 and record["rc"] == {"em": 1.0}
 
 
