@@ -70,13 +70,11 @@ async def _post_loop(
             head = f"POST /retrieve HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
             writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
             await writer.drain()
-            status = int((await reader.readline()).split()[1])
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
-            await reader.readexactly(length)
+            # One read for the whole head: both servers answer with a content-length.
+            response_head = (await reader.readuntil(b"\r\n\r\n")).lower()
+            status = int(response_head.split(None, 2)[1])
+            start = response_head.index(b"content-length:") + len(b"content-length:")
+            await reader.readexactly(int(response_head[start : response_head.index(b"\r\n", start)]))
             sent_total[0] += 1
             if sent >= measure_from:
                 if status == 200:
@@ -88,9 +86,10 @@ async def _post_loop(
 
 
 def _client_load(
-    url: str, queries: list[str], clients: int, warmup_s: float, seconds: float
+    url: str, queries: list[str], clients: int, warmup_s: float, seconds: float, uvloop: bool = False
 ) -> dict[str, Any]:
-    """Run in a child process: ``clients`` connections post single queries until the time is up."""
+    """Run in a child process: ``clients`` connections post single queries until the time is up (on uvloop
+    with ``--uvloop``: the load generator shares the machine's cores with the server, so it stays cheap)."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
 
     async def run() -> dict[str, Any]:
@@ -110,6 +109,11 @@ def _client_load(
         )
         return {"latencies": latencies, "errors": len(errors), "seconds": seconds, "total": sent_total[0]}
 
+    if uvloop:
+        import uvloop as uvloop_module
+
+        result: dict[str, Any] = uvloop_module.run(run())
+        return result
     return asyncio.run(run())
 
 
@@ -230,11 +234,11 @@ class ServerProcess:
 
 def measure(
     server: ServerProcess, code: str, queries: list[str], *, batching: bool, clients: int, warmup_s: float,
-    seconds: float, pool: Any, settings: dict[str, Any], repeat: int,
+    seconds: float, pool: Any, settings: dict[str, Any], repeat: int, uvloop: bool = False,
 ) -> Row:  # fmt: skip
     server.conn.send(("start", {"batching": batching, **settings}))
     url = server.conn.recv()
-    outcome: dict[str, Any] = pool.apply(_client_load, (url, queries, clients, warmup_s, seconds))
+    outcome: dict[str, Any] = pool.apply(_client_load, (url, queries, clients, warmup_s, seconds, uvloop))
     server.conn.send(("stop", None))
     cpu, stats = server.conn.recv()
     stats = stats or (None, None)
@@ -352,6 +356,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                         row = measure(
                             servers[code], code, queries, batching=batching, clients=clients,
                             warmup_s=warmup_s, seconds=seconds, pool=pool, settings=settings, repeat=repeat,
+                            uvloop=args.uvloop,
                         )  # fmt: skip
                         logger.info("%s", row)
                         rows.append(row)

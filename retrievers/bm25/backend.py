@@ -60,6 +60,9 @@ _PROGRESS_EVERY = 1000
 # chunks, so one chunk's tokenizing and passage decoding overlaps another one's search.
 _MIN_QUERIES_PER_THREAD = 8
 _CHUNKS_PER_THREAD = 4
+# An async search of at most this many hits (queries x k) is tokenized on the calling thread, and searched
+# there too when its terms' postings fit the inline budget (BM25OpenOptions.inline_postings).
+_INLINE_MAX_HITS = 64
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,13 @@ class BM25OpenOptions:
     Every open checks the index for damage at a small cost (:mod:`hopgym.retrievers.bm25.integrity`);
     ``verify`` also checks every file's sha256 (reads the whole index). ``corpus`` checks that the index was
     built from that corpus file.
+
+    ``inline_postings`` bounds the work an async ``search`` does on the event loop's own thread: a small
+    request (at most 64 hits) whose query terms touch at most that many postings in all is searched there,
+    since handing it to a worker thread costs more CPU than the search itself (a 4-term query over 5k
+    passages: ~20 µs of kernel against ~50-100 µs for the thread hop); larger ones go to a worker thread so
+    the loop is never held long (the kernel scores at most the postings of its terms, a few ns each). 0
+    sends every search to a thread.
     """
 
     n_threads: int = 1
@@ -113,11 +123,17 @@ class BM25OpenOptions:
     verify: bool = False
     corpus: str | None = None
     pruning: bool = True
+    inline_postings: int = 32_768
 
     def __post_init__(self) -> None:
         check_fields(self, owner="")
         if self.n_threads < 1:
             raise ConfigError(f"n_threads must be an integer >= 1, got {self.n_threads!r}")
+        if self.inline_postings < 0:
+            raise ConfigError(
+                f"inline_postings must be an integer >= 0 (0: every search on a worker thread), got "
+                f"{self.inline_postings!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -216,6 +232,7 @@ class BM25Retriever:
         n_threads: int = 1,
         pruning: bool = True,
         warmup: bool = True,
+        inline_postings: int = BM25OpenOptions.inline_postings,
         description: str = "bm25",
     ) -> None:
         from hopgym.retrievers.bm25 import blockmax as bm25_blockmax
@@ -228,6 +245,7 @@ class BM25Retriever:
         self._store = store
         self._n_threads = n_threads
         self._pruning = pruning
+        self._inline_postings = inline_postings
         self._description = description
         self._num_docs = int(model.scores["num_docs"])
         self._indptr: npt.NDArray[np.int64] = model.scores["indptr"]
@@ -253,8 +271,8 @@ class BM25Retriever:
 
     @classmethod
     def from_passages(cls, passages: Iterable[Passage], **params: Any) -> BM25Retriever:
-        """Index passages in memory. ``params``: :class:`BM25Config` fields, ``n_threads``, ``pruning`` and
-        ``warmup``."""
+        """Index passages in memory. ``params``: :class:`BM25Config` fields, ``n_threads``, ``pruning``,
+        ``warmup`` and ``inline_postings``."""
         build_kw, open_kw = _split_options(params, BM25Config, BM25OpenOptions, context="build")
         for key in ("mmap", "verify", "corpus"):
             if key in open_kw:
@@ -270,6 +288,7 @@ class BM25Retriever:
             n_threads=open_options.n_threads,
             pruning=open_options.pruning,
             warmup=open_options.warmup,
+            inline_postings=open_options.inline_postings,
             description="in-memory",
         )
 
@@ -374,14 +393,26 @@ class BM25Retriever:
         try:
             if self._num_docs == 0:
                 return [[] for _ in queries]
-            get = self._store.get
-
-            def passages(hits: list[list[tuple[int, float]]]) -> list[list[Passage]]:
-                return [[get(row, score) for row, score in row_hits] for row_hits in hits]
-
-            return self._search_parallel(queries, min(k, self._num_docs), passages)
+            return self._search_parallel(queries, min(k, self._num_docs), self._passages)
         finally:
             self._leave()
+
+    def _passages(self, hits: list[list[tuple[int, float]]]) -> list[list[Passage]]:
+        get = self._store.get
+        return [[get(row, score) for row, score in row_hits] for row_hits in hits]
+
+    def _search_tokens(self, token_ids: list[list[int]], k: int) -> list[list[Passage]]:
+        """Search already tokenized queries in this thread."""
+        self._enter()
+        try:
+            return self._passages(self._search_share(token_ids, k))
+        finally:
+            self._leave()
+
+    def _postings(self, token_ids: list[list[int]]) -> int:
+        """How many postings the kernel may visit for these queries (the length of each term's column)."""
+        indptr = self._indptr
+        return sum(int(indptr[t + 1]) - int(indptr[t]) for terms in token_ids for t in terms)
 
     async def search(self, queries: Sequence[str], k: int) -> list[list[Passage]]:
         queries = check_search_args(queries, k)
@@ -389,6 +420,16 @@ class BM25Retriever:
             return []
         if self._closed:
             raise RetrieverError(f"{self!r} is closed; open the index again")
+        if self._num_docs == 0:
+            return [[] for _ in queries]
+        k = min(k, self._num_docs)
+        if self._inline_postings and len(queries) * k <= _INLINE_MAX_HITS:
+            # Small: tokenized here, and searched here too when its postings fit the budget (see
+            # BM25OpenOptions.inline_postings); a thread hop would cost more than the search.
+            token_ids = self._encode(queries)
+            if self._postings(token_ids) <= self._inline_postings:
+                return self._search_tokens(token_ids, k)
+            return await asyncio.to_thread(self._search_tokens, token_ids, k)
         return await asyncio.to_thread(self.search_blocking, queries, k)
 
     def _enter(self) -> None:
@@ -532,6 +573,7 @@ class BM25Backend:
             n_threads=open_options.n_threads,
             pruning=open_options.pruning,
             warmup=open_options.warmup,
+            inline_postings=open_options.inline_postings,
             description=str(directory),
         )
 

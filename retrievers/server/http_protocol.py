@@ -67,6 +67,7 @@ class _Connection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._closing = False
         self._discarding = False
+        self._waiting = False  # an answer task was created and has not started yet
 
     # -- asyncio.Protocol ------------------------------------------------------------------------------
 
@@ -83,6 +84,9 @@ class _Connection(asyncio.Protocol):
             logger.debug("a client disconnected during its request")
         if self._task is not None and not self._task.done():
             self._task.cancel()  # nobody is waiting for the answer; free the backend slot
+        if self._waiting:  # that task will never start
+            self._waiting = False
+            self._server.waiting -= 1
         self._ready.clear()
         self._transport = None
 
@@ -159,8 +163,13 @@ class _Connection(asyncio.Protocol):
 
     def _start(self, request: _Request) -> None:
         self._task = self._loop.create_task(self._answer(request))
+        self._waiting = True
+        self._server.waiting += 1
 
     async def _answer(self, request: _Request) -> None:
+        if self._waiting:
+            self._waiting = False
+            self._server.waiting -= 1
         path = request.url.partition(b"?")[0].decode("latin-1")
         body = request.body[0] if len(request.body) == 1 else b"".join(request.body)
         try:
@@ -261,7 +270,11 @@ class HttpServer:
     def __init__(self, app: RetrieverApp, loop: asyncio.AbstractEventLoop) -> None:
         self.app = app
         self.loop = loop
+        app.attach(self)
         self.connections: set[_Connection] = set()
+        # Requests whose answer tasks are created but not started: requests that arrived together, which the
+        # app's batcher lets meet (see MicroBatchingRetriever's ``crowded``).
+        self.waiting = 0
         self._server: asyncio.Server | None = None
         self._drained: asyncio.Event | None = None
 

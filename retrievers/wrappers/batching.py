@@ -67,7 +67,9 @@ class MicroBatchingRetriever:
     A request larger than ``max_batch_size`` goes alone, never split. An error of a backend call reaches
     every waiter of that batch; a cancelled waiter is dropped without disturbing the others, and a backend
     call whose waiters were all cancelled is cancelled too. Closing this retriever runs what is queued,
-    waits for calls in flight, then closes ``inner`` if ``close_inner``.
+    waits for calls in flight, then closes ``inner`` if ``close_inner``. ``crowded`` (optional) tells
+    whether more callers are about to search in this turn of the event loop; while it does, a request queues
+    even with a slot free, and the queue goes out together once the crowd has arrived.
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class MicroBatchingRetriever:
         max_concurrency: int = 2,
         on_batch: Callable[[int], None] | None = None,
         close_inner: bool = True,
+        crowded: Callable[[], bool] | None = None,
     ) -> None:
         if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
             raise ConfigError(
@@ -97,6 +100,12 @@ class MicroBatchingRetriever:
         self.stats = BatchingStats()
         self._on_batch = on_batch
         self._close_inner = close_inner
+        # Whether more callers are about to search in this turn of the event loop (e.g. the server's
+        # requests parsed but not yet started): a backend that answers without yielding never keeps a slot
+        # busy, so this is how its concurrent requests find each other. Queued then, they go out together
+        # once the crowd has arrived (one loop turn at most).
+        self._crowded = crowded
+        self._flush_soon = False
         self._queues: dict[int, _Queue] = {}
         self._active = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -120,6 +129,7 @@ class MicroBatchingRetriever:
             self._active < self.max_concurrency
             and not self._queues
             and (self._active == 0 or self.max_wait_s == 0)
+            and (self._crowded is None or not self._crowded())
         ):
             # Nothing to batch with: queueing would only add a task switch or a wait.
             self.stats.requests += 1
@@ -132,7 +142,12 @@ class MicroBatchingRetriever:
         queue = self._queues.setdefault(k, _Queue())
         queue.requests.append(request)
         queue.size += len(request_queries)
-        self._dispatch()
+        if self._crowded is not None and self._crowded():
+            if not self._flush_soon:
+                self._flush_soon = True
+                loop.call_soon(self._flush)
+        else:
+            self._dispatch()
         # Awaiting the future directly: cancelling this call cancels only this request's future.
         return await request.future
 
@@ -166,6 +181,11 @@ class MicroBatchingRetriever:
             f"{type(self.inner).__name__} returned {got} result lists for {sent} queries; a backend must "
             "return one list per query"
         )
+
+    def _flush(self) -> None:
+        self._flush_soon = False
+        if not self._closed:
+            self._dispatch()
 
     def _on_timer(self, k: int) -> None:
         queue = self._queues.get(k)

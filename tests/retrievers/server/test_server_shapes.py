@@ -197,7 +197,8 @@ async def test_concurrent_clients_share_backend_calls(bm25, conformance_passages
             for q in queries
         ]
         async with asyncio.timeout(30):
-            while app.state.batcher.pending_queries < 39:  # noqa: ASYNC110 (one call held, the rest queued)
+            # One call held (the first request, or the first few if they arrived together), the rest queued.
+            while app.state.batcher.stats.requests < 40:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
         app.state.retriever.release.set()
         responses = await asyncio.gather(*sent)
@@ -205,4 +206,29 @@ async def test_concurrent_clients_share_backend_calls(bm25, conformance_passages
     got = [[h["document"]["id"] for h in r.json()["result"][0]] for r in responses]
     assert got == [[p.id for p in hits] for hits in expected]
     stats = app.state.batcher.stats
-    assert stats.queries == 40 and stats.batches == 2 and stats.max_batch_seen == 39
+    assert stats.queries == 40 and stats.batches <= 2 and stats.max_batch_seen >= 20
+
+
+async def test_requests_arriving_together_are_batched_by_a_backend_that_never_yields(bm25) -> None:
+    # The in-memory BM25 answers without yielding (as the bm25 backend does for small searches), so its
+    # backend slot is never busy: requests that arrive in the same loop turn must still find each other.
+    app = create_app(bm25)
+    async with running_server(app) as url:
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        streams = [await asyncio.open_connection(host, int(port)) for _ in range(8)]
+        body = json.dumps({"queries": [Q1], "topk": 2}).encode()
+        request = (
+            b"POST /retrieve HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        for _, writer in streams:  # all written before the server's loop runs again
+            writer.write(request)
+        for reader, writer in streams:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+            assert head.startswith(b"HTTP/1.1 200")
+            length = int(re.search(rb"content-length: (\d+)", head).group(1))
+            answer = json.loads(await reader.readexactly(length))
+            assert [h["id"] for h in answer["result"][0]] == [p.id for p in bm25.search_sync([Q1], 2)[0]]
+            writer.close()
+    stats = app.state.batcher.stats
+    assert stats.queries == 8 and stats.batches < 8 and stats.max_batch_seen >= 2

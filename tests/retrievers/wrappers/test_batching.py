@@ -327,3 +327,44 @@ async def test_wrong_length_answer_is_an_error() -> None:
 def test_bad_settings_are_config_errors(passages, kwargs) -> None:
     with pytest.raises(ConfigError, match=next(iter(kwargs))):
         MicroBatchingRetriever(InMemoryBM25Retriever(passages[:5]), **kwargs)
+
+
+async def test_requests_arriving_together_share_a_call_to_a_backend_that_never_yields(
+    passages, titles
+) -> None:
+    # The in-memory BM25 answers without yielding, so a backend slot is never seen busy: without the
+    # crowded hook every request would go out alone. The hook says two more callers are about to search.
+    inner = InMemoryBM25Retriever(passages)
+    sizes: list[int] = []
+    waiting = [2]
+
+    def crowded() -> bool:
+        return waiting[0] > 0
+
+    batcher = MicroBatchingRetriever(inner, on_batch=sizes.append, crowded=crowded)
+
+    async def caller(query: str) -> list[list[Passage]]:
+        waiting[0] -= 1  # this caller has started; the others are still to come
+        return await batcher.search([query], 2)
+
+    waiting[0] = 3
+    results = await asyncio.gather(*(caller(q) for q in titles[:3]))
+    assert sizes == [3]
+    assert [ids(r[0]) for r in results] == [ids(h) for h in inner.search_sync(titles[:3], 2)]
+    # A lone caller (nobody else about to search) goes out at once, in its own task.
+    waiting[0] = 0
+    sizes.clear()
+    assert ids((await batcher.search([titles[4]], 2))[0]) == ids(inner.search_sync([titles[4]], 2)[0])
+    assert sizes == [1] and batcher.pending_queries == 0
+    await batcher.aclose()
+
+
+async def test_a_crowd_that_never_searches_does_not_strand_a_queued_request(passages, titles) -> None:
+    # crowded() stays true (e.g. the other requests were /health calls): the queued request still goes
+    # out at the end of the loop turn.
+    inner = InMemoryBM25Retriever(passages)
+    batcher = MicroBatchingRetriever(inner, crowded=lambda: True)
+    async with asyncio.timeout(5):
+        hits = await batcher.search([titles[0]], 1)
+    assert ids(hits[0]) == ids(inner.search_sync([titles[0]], 1)[0])
+    await batcher.aclose()
