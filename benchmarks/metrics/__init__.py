@@ -22,6 +22,7 @@ from hopgym.benchmarks.metrics.answer import (
 from hopgym.benchmarks.metrics.retrieval import (
     DEFAULT_KS,
     answer_in_passages,
+    episode_retrieval_summary,
     recall_at_k,
     retrieval_summary,
     supporting_ids,
@@ -35,6 +36,7 @@ __all__ = [
     "Golds",
     "answer_in_passages",
     "cover_em",
+    "episode_retrieval_summary",
     "exact_match",
     "f1",
     "musique_f1",

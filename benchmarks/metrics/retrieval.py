@@ -8,6 +8,9 @@
   every passage, as there).
 - ``retrieval_summary(...)``: the means over questions, keyed ``recall@k`` and ``answer_in_top@k``, with the
   number of questions each mean is over.
+- ``episode_retrieval_summary(...)``: for agent runs (``hopgym eval``), over the episodes whose task has
+  supporting ids: ``supporting_recall`` (everything the episode retrieved), ``first_search_recall`` (its
+  first search's passages) and ``all_supporting_found`` (share of episodes that saw every supporting passage).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from hopgym.envs.rewards.normalize import normalize_answer
 __all__ = [
     "DEFAULT_KS",
     "answer_in_passages",
+    "episode_retrieval_summary",
     "recall_at_k",
     "retrieval_summary",
     "supporting_ids",
@@ -96,3 +100,30 @@ def retrieval_summary(
                 answer_in_passages(t, g, k) for t, g in zip(texts, golds, strict=True)
             )
     return out
+
+
+def episode_retrieval_summary(
+    episodes: Iterable[tuple[Sequence[Sequence[str]], Iterable[str]]],
+) -> dict[str, float]:
+    """Retrieval of agent episodes, each given as (the passage ids of each search in order, the task's supporting
+    ids). Episodes without supporting ids are left out (``episodes_with_supporting`` says how many count); an
+    episode that never searched has recall 0. Empty dict when no episode counts."""
+    recalls: list[float] = []
+    first: list[float] = []
+    complete = 0
+    for searches, supporting in episodes:
+        gold = frozenset(supporting)
+        if not gold:
+            continue
+        found = gold.intersection(pid for search in searches for pid in search)
+        recalls.append(len(found) / len(gold))
+        first.append(len(gold.intersection(searches[0])) / len(gold) if searches else 0.0)
+        complete += found == gold
+    if not recalls:
+        return {}
+    return {
+        "episodes_with_supporting": float(len(recalls)),
+        "supporting_recall": fmean(recalls),
+        "first_search_recall": fmean(first),
+        "all_supporting_found": complete / len(recalls),
+    }

@@ -11,6 +11,7 @@ import pytest
 
 from hopgym.benchmarks.metrics.retrieval import (
     answer_in_passages,
+    episode_retrieval_summary,
     recall_at_k,
     retrieval_summary,
     supporting_ids,
@@ -74,6 +75,24 @@ def test_summary_skips_questions_without_supporting_ids_for_recall() -> None:
     }
     with pytest.raises(ValueError, match="2 rankings but 1"):
         retrieval_summary([["a"], ["b"]], [{"a"}])
+
+
+def test_episode_retrieval_over_all_searches() -> None:
+    summary = episode_retrieval_summary(
+        [
+            ([["x", "s1"], ["s2"]], ["s1", "s2"]),  # found both, the first search only one
+            ([["y"]], ["s3"]),  # found none
+            ([], ["s4", "s5"]),  # never searched
+            ([["z"]], []),  # no supporting ids: left out
+        ]
+    )
+    assert summary == {
+        "episodes_with_supporting": 3.0,
+        "supporting_recall": 1 / 3,
+        "first_search_recall": 0.5 / 3,
+        "all_supporting_found": 1 / 3,
+    }
+    assert episode_retrieval_summary([([["a"]], [])]) == {}
 
 
 def test_the_retrieval_benchmark_uses_the_library_function() -> None:
