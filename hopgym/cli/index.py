@@ -23,7 +23,7 @@ __all__ = ["parse_options", "register", "run"]
 def register(subparsers: Any) -> None:
     from hopgym.retrievers.manifest import backend_names
 
-    parser = subparsers.add_parser("index", help="build or describe a retrieval index directory")
+    parser = subparsers.add_parser("index", help="build, describe or evaluate a retrieval index directory")
     actions = parser.add_subparsers(dest="index_command", metavar="ACTION")
     build = actions.add_parser(
         "build",
