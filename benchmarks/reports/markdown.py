@@ -8,7 +8,7 @@ from typing import Any
 from hopgym.benchmarks.reports.episodes import METRICS
 from hopgym.benchmarks.reports.tables import FailureTable, GroupRow, Summary
 
-__all__ = ["render_report", "table"]
+__all__ = ["RUN_FACTS", "render_report", "run_facts", "table"]
 
 
 def _cell(value: object) -> str:
@@ -69,11 +69,26 @@ def _headline(summary: Summary, run_summary: Mapping[str, Any] | None) -> list[t
     return items
 
 
+# config.json settings worth a line in the report, in this order (those present and set are shown).
+RUN_FACTS = (
+    "agent", "model", "method", "api", "protocol", "reward", "dataset", "data", "env", "retriever",
+    "top_k", "max_turns", "max_tokens", "temperature", "samples",
+)  # fmt: skip
+
+
+def run_facts(config: Mapping[str, Any] | None) -> list[tuple[str, object]]:
+    """The settings of ``config.json`` a reader needs to know what was run."""
+    if not config:
+        return []
+    return [(k, config[k]) for k in RUN_FACTS if config.get(k) not in (None, "", {}, [])]
+
+
 def render_report(
     *,
     title: str,
     summary: Summary,
     run_summary: Mapping[str, Any] | None,
+    config: Mapping[str, Any] | None = None,
     by_searches: Sequence[GroupRow],
     breakdowns: Mapping[str, Sequence[GroupRow]],
     histogram: Mapping[int, int],
@@ -89,6 +104,9 @@ def render_report(
             " answer metrics are left out.",
             "",
         ]
+    facts = run_facts(config)
+    if facts:
+        parts += [" · ".join(f"{k}: `{_cell(v)}`" for k, v in facts), ""]
     parts += ["## Summary", "", table(["metric", "value"], _headline(summary, run_summary)), ""]
     parts += ["## Accuracy by number of searches", "", _group_table(by_searches, "searches", accuracy), ""]
     for name, rows in breakdowns.items():

@@ -74,6 +74,7 @@ def write_report(
         title=f"Run {data.name}",
         summary=summary,
         run_summary=data.summary,
+        config=data.config,
         by_searches=by_searches,
         breakdowns=breakdowns,
         histogram=histogram,

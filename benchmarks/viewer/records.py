@@ -17,6 +17,7 @@ from typing import Any
 
 from hopgym.agents.rollout.trajectory import Trajectory, Turn
 from hopgym.benchmarks.reports.episodes import Episode
+from hopgym.benchmarks.reports.markdown import run_facts
 from hopgym.benchmarks.reports.run_data import RunData
 from hopgym.types import Task
 
@@ -85,6 +86,8 @@ def _turn_record(turn: Turn, passages: PassageTable) -> dict[str, Any]:
         record["tc"] = json.dumps([dict(c) for c in turn.tool_calls], ensure_ascii=False, default=str)
     if turn.finish_reason and turn.finish_reason != "stop":
         record["fr"] = turn.finish_reason
+    if turn.token_ids is not None:
+        record["nt"] = len(turn.token_ids)
     record["gs"] = round(turn.generation_s, 4)
     record["ss"] = round(turn.step_s, 4)
     pieces = split_passages(turn.observation, len(turn.passage_ids)) if turn.passage_ids else None
@@ -142,6 +145,7 @@ def viewer_payload(run: RunData, episodes: Sequence[Episode] | None = None) -> d
             "name": run.name,
             "summary": dict(run.summary) if run.summary else None,
             "config": dict(run.config) if run.config else None,
+            "facts": [[k, v] for k, v in run_facts(run.config)],
             "has_golds": bool(records) and all(e.golden_answers for e in scored if not e.failed),
         },
         "passages": passages.rows,

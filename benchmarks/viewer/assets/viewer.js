@@ -31,6 +31,7 @@
   const headline = Object.assign({}, summary.metrics || {});
   for (const k of ["episodes", "failed", "mean_searches"]) if (typeof summary[k] === "number") headline[k] = summary[k];
   for (const [k, v] of Object.entries(headline)) if (typeof v === "number") metrics.appendChild(el("span", "metric", k + " " + fmt(v) + "  "));
+  $("facts").textContent = (DATA.run.facts || []).map(([k, v]) => k + ": " + (typeof v === "object" ? JSON.stringify(v) : v)).join(" · ");
 
   // Filter choices come from the data.
   const datasets = [...new Set(EPISODES.map((e) => e.d).filter((d) => d))].sort();
@@ -140,7 +141,7 @@
     head.appendChild(el("span", "badge kind", t.k));
     if (t.inv) head.appendChild(el("span", "badge invalid", "invalid"));
     if (t.fr) head.appendChild(el("span", null, "finish: " + t.fr));
-    head.appendChild(el("span", null, "generate " + t.gs.toFixed(2) + " s · step " + t.ss.toFixed(3) + " s"));
+    head.appendChild(el("span", null, "generate " + t.gs.toFixed(2) + " s · step " + t.ss.toFixed(3) + " s" + (t.nt !== undefined ? " · " + t.nt + " tokens" : "")));
     box.appendChild(head);
     if (t.x) box.appendChild(el("pre", "text", t.x));
     if (t.tc) box.appendChild(el("pre", "tool-calls", "tool calls: " + t.tc));

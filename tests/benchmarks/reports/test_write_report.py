@@ -93,9 +93,14 @@ def test_report_has_the_tables_and_plots(tmp_path: Path) -> None:
     (run / "summary.json").write_text(
         json.dumps({"metrics": {"em": 0.667, "f1": 0.7}, "episodes": 3, "failed": 0})
     )
+    config = json.loads((run / "config.json").read_text())
+    config.update(model="Qwen/Qwen2.5-7B", protocol="search_r1", seed=None)
+    (run / "config.json").write_text(json.dumps(config))
     path = write_report(run)
     text = path.read_text()
     assert path == run / "report.md"
+    assert "model: `Qwen/Qwen2.5-7B` · protocol: `search_r1` · data: `tasks.jsonl`" in text
+    assert "seed" not in text
     assert "| em | 0.667 |" in text and "| episodes | 3 |" in text  # headline from summary.json
     assert "## Accuracy by number of searches" in text
     assert "| 1 | 1 | 0 | 1.000 |" in text  # searches=1: one episode, right

@@ -112,6 +112,7 @@ def test_ten_thousand_episodes_filter_open_and_screenshot(big_run: Path, browser
     page = browser.new_page()
     page.navigate((big_run / "viewer" / "index.html").as_uri(), ready=READY)
     assert _count(page) == "10,000 of 10,000 episodes"
+    assert _text(page, "#facts").startswith("agent: synthetic · protocol: search_r1 · data: ")
     # Virtualised: a screenful of rows exists, not 10,000.
     assert 10 < page.evaluate("document.querySelectorAll('#list .row').length") < 100
 

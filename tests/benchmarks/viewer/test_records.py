@@ -66,6 +66,7 @@ def test_episode_record_marks_supporting_passages_and_keeps_unsplittable_observa
             query="ada",
             passage_ids=("d1", "d2", "d3"),
             generation_s=0.5,
+            token_ids=(11, 12, 13),
             step_s=0.01,
         ),
         Turn(
@@ -106,6 +107,7 @@ def test_episode_record_marks_supporting_passages_and_keeps_unsplittable_observa
     record = episode_record(traj, score_episode(traj, task), task, table)
     assert record["o"] == "correct" and record["g"] == ["Ada Lovelace", "Ada"] and record["sup"] == ["d1"]
     assert [table.rows[i][0] for i in record["t"][0]["pi"]] == ["d1", "d2", "d3"]
+    assert record["t"][0]["nt"] == 3 and "nt" not in record["t"][1]
     assert record["t"][1]["ob"] == "something unexpected" and record["t"][1]["ids"] == ["d8", "d9"]
     assert (
         record["t"][2]["an"] == "Ada" and "ob" not in record["t"][2] and record["t"][2]["fr"] == "tool_calls"
