@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -34,7 +34,7 @@ from hopgym.envs.tasks import load_tasks
 from hopgym.errors import ActionTypeError, ConfigError, EnvClosedError, ResetNeeded
 from hopgym.options import check_fields
 from hopgym.retrievers.base import Retriever
-from hopgym.types import RewardInput, RewardResult, Task
+from hopgym.types import ParsedAction, RewardInput, RewardResult, Task
 
 __all__ = ["REWARD_THREAD_CHARS", "AsyncSearchQAEnv", "EnvConfig"]
 
@@ -46,12 +46,21 @@ REWARD_THREAD_CHARS = 32_768
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """Episode limits. ``max_turns`` counts every action (search, answer or invalid)."""
+    """Episode limits. ``max_turns`` counts every action (search, answer or invalid).
+
+    ``prefetch_k``: at reset, retrieve that many passages with the question and append them (as an
+    observation) to the first prompt and to the last chat message; counted as one search. None: ``top_k`` when
+    the protocol sets ``prefetch_question`` (the retrieval baselines), else 0. ``last_turn_answers``: read the
+    last allowed turn as the answer (the protocol's ``parse_final`` when it has one, else the whole stripped
+    turn unless ``parse`` finds an answer). None: the protocol's ``last_turn_answers``, else False.
+    """
 
     max_turns: int = 4
     top_k: int = 3
     max_observation_chars: int | None = 4000
     max_observation_tokens: int | None = None
+    prefetch_k: int | None = None
+    last_turn_answers: bool | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, owner="")  # types first (values may be text from --env-arg), then ranges
@@ -61,6 +70,8 @@ class EnvConfig:
             )
         if self.top_k < 1:
             raise ConfigError(f"top_k={self.top_k}: retrieve at least one passage; set top_k >= 1")
+        if self.prefetch_k is not None and self.prefetch_k < 0:
+            raise ConfigError(f"prefetch_k={self.prefetch_k}: use 0 (no prefetch), a positive count, or None")
         for name in ("max_observation_chars", "max_observation_tokens"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -125,6 +136,7 @@ class AsyncSearchQAEnv:
         limits = (self.config.max_observation_chars, self.config.max_observation_tokens)
         self._cap = ObservationCap(*limits, count_tokens) if limits != (None, None) else None
         self._close_retriever = close_retriever
+        self._prefetch_k, self._answer_turn, self._parse_final = _baseline_options(self.config, self.protocol)
         self._closed = False
         self._np_random: np.random.Generator | None = None
         self._task: Task | None = None
@@ -172,7 +184,10 @@ class AsyncSearchQAEnv:
         tools = self.protocol.tools()
         if tools is not None:
             info["tools"] = [dict(t) for t in tools]
-        return self.protocol.prompt(self._task), info
+        prompt = self.protocol.prompt(self._task)
+        if self._prefetch_k:
+            prompt = await self._prefetch(prompt, info["messages"])
+        return prompt, info
 
     async def step(self, action: str) -> tuple[str, float, bool, bool, StepInfo]:
         if self._done:  # also True before the first reset and after aclose()
@@ -186,7 +201,7 @@ class AsyncSearchQAEnv:
         # The hot path of every rollout: kept to plain attribute reads and one dict (see benchmarks/env_step.py).
         self._turn = turn = self._turn + 1
         protocol = self.protocol
-        parsed = protocol.parse(action)
+        parsed = protocol.parse(action) if turn < self._answer_turn else self._parse_final(action)
         kind = parsed.kind
         passage_ids: list[str] = []
         obs_cut = False
@@ -232,6 +247,21 @@ class AsyncSearchQAEnv:
             "reward_components": components,
         }
         return observation, reward, terminated, truncated, info
+
+    async def _prefetch(self, prompt: str, messages: list[dict[str, Any]]) -> str:
+        """Retrieve with the question; the passages, wrapped as an observation, end the first prompt."""
+        assert self._task is not None
+        (passages,) = await self.retriever.search([self._task.question], self._prefetch_k)
+        body = self.protocol.format_passages(passages)
+        if self._cap is not None:
+            body, _ = self._cap.apply(body)
+        observation = self.protocol.wrap_observation(body)
+        self._num_searches = 1
+        if messages and isinstance(messages[-1].get("content"), str):
+            messages[-1] = {**messages[-1], "content": messages[-1]["content"] + observation}
+        else:
+            messages.append({"role": "user", "content": observation})
+        return prompt + observation
 
     def truncate(self) -> tuple[float, dict[str, float]]:
         """End the episode from outside (e.g. the policy's token budget ran out) and score it as cut off.
@@ -316,6 +346,29 @@ class AsyncSearchQAEnv:
         if unknown:
             raise ConfigError(f"unknown reset options {sorted(unknown)}; use 'task_id' or 'task_index'")
         return self.tasks[int(self.np_random.integers(len(self.tasks)))]
+
+
+def _baseline_options(
+    config: EnvConfig, protocol: ActionProtocol
+) -> tuple[int, int, Callable[[str], ParsedAction]]:
+    """(passages to prefetch, the turn from which ``_parse_final`` reads turns, that parser)."""
+    prefetch = config.prefetch_k
+    if prefetch is None:
+        prefetch = config.top_k if getattr(protocol, "prefetch_question", False) is True else 0
+    last = config.last_turn_answers
+    if last is None:
+        last = getattr(protocol, "last_turn_answers", False) is True
+    parse_final = getattr(protocol, "parse_final", None)
+    if not callable(parse_final):
+
+        def parse_final(text: str) -> ParsedAction:
+            parsed = protocol.parse(text)
+            if parsed.kind == "answer" or not isinstance(text, str):
+                return parsed
+            return ParsedAction.final_answer(text.strip(), notes=("last turn read as the answer",))
+
+    # max_turns + 1 is never reached: the episode ends at max_turns.
+    return prefetch, config.max_turns if last else config.max_turns + 1, parse_final
 
 
 def _score(result: RewardResult) -> tuple[float, dict[str, float]]:

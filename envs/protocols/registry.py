@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hopgym.envs.protocols.base import ActionProtocol
+from hopgym.envs.protocols.baselines import BASELINE_PROTOCOLS
 from hopgym.envs.protocols.r1_searcher import R1SearcherProtocol
 from hopgym.envs.protocols.research import ReSearchProtocol
 from hopgym.envs.protocols.search_r1 import SearchR1Protocol
@@ -44,6 +45,9 @@ PROTOCOLS.register("tool_call", ToolCallProtocol.from_files)
 
 #: The built-in protocols (``available_protocols()`` also lists registered ones).
 PROTOCOL_NAMES: tuple[str, ...] = PROTOCOLS.names()
+# The seed papers' baselines (hopgym eval --method): registered, but not agent protocols, so not above.
+for _name, _baseline in BASELINE_PROTOCOLS.items():
+    PROTOCOLS.register(_name, _baseline.from_files)
 
 
 def available_protocols() -> tuple[str, ...]:
