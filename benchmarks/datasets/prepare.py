@@ -45,11 +45,13 @@ CORPUS_FILE = "corpus.jsonl"
 class PrepareOptions:
     """How to read a dataset. ``dataset`` overrides the name put in each task's ``metadata["dataset"]``;
     ``passage_prefix`` the start of passage ids; ``limit`` keeps the first N questions; ``fields`` names the
-    generic format's fields."""
+    generic format's fields. MuSiQue-Full's unanswerable questions are left out unless
+    ``keep_unanswerable``: MuSiQue's official script scores answers on the answerable ones only."""
 
     dataset: str | None = None
     passage_prefix: str | None = None
     limit: int | None = None
+    keep_unanswerable: bool = False
     fields: FieldNames = field(default_factory=FieldNames)
 
     def __post_init__(self) -> None:
@@ -65,6 +67,8 @@ class PreparedDataset:
     source: str
     tasks: tuple[Task, ...]
     passages: tuple[dict[str, str], ...] = ()
+    # Questions left out, by reason (e.g. {"unanswerable": 1200} for MuSiQue-Full).
+    skipped: Mapping[str, int] = field(default_factory=dict)
 
 
 def convert_rows(rows: Iterable[Row], fmt: str, source: str, options: PrepareOptions) -> PreparedDataset:
@@ -74,10 +78,14 @@ def convert_rows(rows: Iterable[Row], fmt: str, source: str, options: PrepareOpt
     corpus = CorpusBuilder(options.passage_prefix or spec.passage_prefix or fmt)
     tasks: list[Task] = []
     first_seen: dict[str, str] = {}
+    skipped: dict[str, int] = {}
     for where, row in rows:
         if options.limit is not None and len(tasks) >= options.limit:
             break
         task = convert(row, where, corpus, options.dataset)
+        if task.metadata.get("answerable") is False and not options.keep_unanswerable:
+            skipped["unanswerable"] = skipped.get("unanswerable", 0) + 1
+            continue
         place = f"line {where.line}" if where.line is not None else f"record {where.record}"
         if task.id in first_seen:
             raise where.error(
@@ -85,10 +93,13 @@ def convert_rows(rows: Iterable[Row], fmt: str, source: str, options: PrepareOpt
             )
         first_seen[task.id] = place
         tasks.append(task)
+    if skipped:
+        logger.info("%s: left out %s", source, ", ".join(f"{n} {why}" for why, n in skipped.items()))
     if not tasks:
-        raise DataError("no questions in the dataset", path=source)
+        more = " (all unanswerable: keep them with --keep-unanswerable)" if skipped else ""
+        raise DataError(f"no questions in the dataset{more}", path=source)
     passages = tuple(corpus.passages()) if spec.passage_prefix is not None else ()
-    return PreparedDataset(fmt, source, tuple(tasks), passages)
+    return PreparedDataset(fmt, source, tuple(tasks), passages, skipped)
 
 
 def read_dataset(

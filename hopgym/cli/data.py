@@ -39,6 +39,11 @@ def register(subparsers: Any) -> None:
         "--answer-field", default="answer", help="generic: answers field (dotted paths work)"
     )
     prepare.add_argument("--id-field", default="id", help="generic: id field ('' for row numbers)")
+    prepare.add_argument(
+        "--keep-unanswerable",
+        action="store_true",
+        help="musique: keep MuSiQue-Full's unanswerable questions (its official script does not score them)",
+    )
     prepare.add_argument("--hf", metavar="NAME", help="read a Hugging Face hub dataset instead of a file")
     prepare.add_argument("--hf-config", help="the hub dataset's configuration, e.g. distractor")
     prepare.add_argument("--hf-split", default="validation", help="the split (default: validation)")
@@ -64,7 +69,11 @@ def _prepare(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     options = PrepareOptions(
-        dataset=args.dataset, passage_prefix=args.passage_prefix, limit=args.limit, fields=fields
+        dataset=args.dataset,
+        passage_prefix=args.passage_prefix,
+        limit=args.limit,
+        fields=fields,
+        keep_unanswerable=args.keep_unanswerable,
     )
     if args.hf is not None:
         dataset = read_hf_dataset(
@@ -76,6 +85,11 @@ def _prepare(args: argparse.Namespace) -> int:
     out = sys.stdout
     out.write(f"{dataset.source}: format {dataset.format}\n")
     out.write(f"wrote {len(dataset.tasks)} tasks to {written['tasks']}\n")
+    if dataset.skipped.get("unanswerable"):
+        out.write(
+            f"left out {dataset.skipped['unanswerable']} unanswerable questions (MuSiQue's official answer "
+            "metrics skip them; --keep-unanswerable keeps them)\n"
+        )
     if "corpus" in written:
         out.write(f"wrote {len(dataset.passages)} passages to {written['corpus']}\n")
         out.write(

@@ -71,3 +71,18 @@ def test_formats_lists_every_format(capsys: pytest.CaptureFixture[str]) -> None:
         "bamboogle",
         "generic",
     ]
+
+
+def test_prepare_reports_left_out_unanswerable_questions(
+    shared_data: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        json.loads(line) for line in shared_data("musique", "format_sample.jsonl").read_text().splitlines()
+    ]
+    source = tmp_path / "musique_full.jsonl"
+    source.write_text("".join(json.dumps({**r, "answerable": i != 0}) + "\n" for i, r in enumerate(rows)))
+    assert main(["data", "prepare", str(source), "--out", str(tmp_path / "o")]) == 0
+    assert "left out 1 unanswerable questions" in capsys.readouterr().out
+    assert len(load_tasks(tmp_path / "o" / "tasks.jsonl")) == 2
+    assert main(["data", "prepare", str(source), "--out", str(tmp_path / "o"), "--keep-unanswerable"]) == 0
+    assert len(load_tasks(tmp_path / "o" / "tasks.jsonl")) == 3

@@ -280,3 +280,18 @@ def test_sniff_format_on_the_shared_files(
     shared_data: SharedData, parts: tuple[str, str], expected: str
 ) -> None:
     assert sniff_format(shared_data(*parts)) == expected
+
+
+def test_musique_full_unanswerable_questions_are_left_out_unless_kept(
+    shared_data: SharedData, tmp_path: Path
+) -> None:
+    # MuSiQue's evaluate_v1.0.py scores answers only when ground_truth_instance["answerable"] (l.58-60, commit 8b8d8ce).
+    rows = _jsonl(shared_data("musique", "format_sample.jsonl"))
+    full = [rows[0], {**rows[1], "answerable": False}, rows[2]]
+    path = _write_jsonl(tmp_path / "musique_full_dev.jsonl", full)
+    dataset = read_dataset(path)
+    assert [t.id for t in dataset.tasks] == [rows[0]["id"], rows[2]["id"]]
+    assert dataset.skipped == {"unanswerable": 1}
+    kept = read_dataset(path, options=PrepareOptions(keep_unanswerable=True))
+    assert [t.metadata["answerable"] for t in kept.tasks] == [True, False, True]
+    assert kept.skipped == {}
