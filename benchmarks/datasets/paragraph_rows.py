@@ -2,8 +2,8 @@
 
 Each paragraph goes into the shared :class:`CorpusBuilder` (so a paragraph shown with many questions is one
 passage) and each task's metadata lists its supporting passages' ids (``supporting_passage_ids``) for
-retrieval recall. A paragraph's text is its sentences joined with one space, as in the FlashRAG/IRCoT
-HotpotQA corpus the shared data holds (HotpotQA's sentences keep their leading spaces, so the join can leave
+retrieval recall. A paragraph's text is its sentences joined with one space, as in the HotpotQA corpus of
+the project's shared data (HotpotQA's sentences keep their leading spaces, so the join can leave
 two); with prefix ``hp`` the ids equal that corpus's.
 """
 
