@@ -76,11 +76,16 @@ RUN_FACTS = (
 )  # fmt: skip
 
 
+# Sampling settings that mean nothing for the scripted oracle (config.json records their defaults anyway).
+_MODEL_ONLY = frozenset({"api", "max_tokens", "temperature"})
+
+
 def run_facts(config: Mapping[str, Any] | None) -> list[tuple[str, object]]:
     """The settings of ``config.json`` a reader needs to know what was run."""
     if not config:
         return []
-    return [(k, config[k]) for k in RUN_FACTS if config.get(k) not in (None, "", {}, [])]
+    skip = _MODEL_ONLY if config.get("agent") == "oracle" else frozenset()
+    return [(k, config[k]) for k in RUN_FACTS if k not in skip and config.get(k) not in (None, "", {}, [])]
 
 
 def render_report(
@@ -106,7 +111,10 @@ def render_report(
         ]
     facts = run_facts(config)
     if facts:
-        parts += [" · ".join(f"{k}: `{_cell(v)}`" for k, v in facts), ""]
+        parts += [
+            " · ".join(f"{k}: `{v:g}`" if isinstance(v, float) else f"{k}: `{v}`" for k, v in facts),
+            "",
+        ]
     parts += ["## Summary", "", table(["metric", "value"], _headline(summary, run_summary)), ""]
     parts += ["## Accuracy by number of searches", "", _group_table(by_searches, "searches", accuracy), ""]
     for name, rows in breakdowns.items():

@@ -178,3 +178,12 @@ def test_summarize() -> None:
     # turns of scored episodes: 2 + 2 + 4 + 4 + 3 = 15, one invalid
     assert summary.invalid_action_rate == pytest.approx(1 / 15)
     assert summary.has_golds
+
+
+def test_run_facts_leave_out_unset_settings_and_sampling_for_the_oracle() -> None:
+    from hopgym.benchmarks.reports.markdown import run_facts
+
+    model = {"agent": "model", "model": "m", "api": "chat", "temperature": 0.0, "seed": 3, "retriever": None}
+    assert run_facts(model) == [("agent", "model"), ("model", "m"), ("api", "chat"), ("temperature", 0.0)]
+    assert run_facts({**model, "agent": "oracle"}) == [("agent", "oracle"), ("model", "m")]
+    assert run_facts(None) == []
