@@ -47,6 +47,8 @@ def bar_chart(
     ax.set_ylabel(ylabel)
     if ylim is not None:
         ax.set_ylim(*ylim)
+    else:
+        ax.margins(y=0.12)  # room above the tallest bar for its label
     ax.grid(axis="y", alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -81,9 +83,12 @@ def plot_searches_histogram(path: Path, histogram: Mapping[int, int]) -> Path:
 
 
 def plot_failures(path: Path, failures: FailureTable, episodes: int) -> Path:
-    """How episodes ended (terminations) and how many had an invalid action."""
-    labels = [*failures.terminations, "had invalid action"]
-    values = [*failures.terminations.values(), failures.episodes_with_invalid]
+    """How episodes ended (right or wrong answer, out of turns or tokens, failed) and how many had an
+    invalid action."""
+    endings = failures.endings or failures.terminations
+    # Two-word labels on two lines: six bars of one-line labels overlap at this width.
+    labels = [label.replace(" ", "\n", 1) for label in [*endings, "had invalid action"]]
+    values = [*endings.values(), failures.episodes_with_invalid]
     return bar_chart(
         path,
         labels,

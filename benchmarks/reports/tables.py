@@ -68,6 +68,8 @@ class FailureTable:
     failure_kinds: dict[str, int]
     invalid_reasons: dict[str, int]
     episodes_with_invalid: int
+    #: terminations with "answered" split into right and wrong answers, in a fixed order
+    endings: dict[str, int] = field(default_factory=dict)
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -133,11 +135,22 @@ def _failure_kind(error: str | None) -> str:
     return head if head and " " not in head else "other"
 
 
+_ENDINGS = ("correct answer", "wrong answer", "max_turns", "length", "failed")
+
+
+def _ending(episode: Episode) -> str:
+    if episode.termination == "answered":
+        return "correct answer" if episode.correct else "wrong answer"
+    return episode.termination
+
+
 def failure_table(episodes: Sequence[Episode], *, top: int = 10) -> FailureTable:
     terminations = Counter(e.termination for e in episodes)
     kinds = Counter(_failure_kind(e.error) for e in episodes if e.failed)
     reasons = Counter(r for e in episodes for r in e.invalid_reasons)
+    endings = Counter(_ending(e) for e in episodes)
     return FailureTable(
+        endings={k: endings[k] for k in _ENDINGS if endings[k]},
         terminations=dict(terminations.most_common()),
         failure_kinds=dict(kinds.most_common()),
         invalid_reasons=dict(reasons.most_common(top)),

@@ -165,6 +165,7 @@ def test_searches_histogram_fills_missing_counts() -> None:
 def test_failure_table() -> None:
     table = failure_table(_episodes())
     assert table.terminations == {"answered": 4, "max_turns": 1, "failed": 1}
+    assert table.endings == {"correct answer": 3, "wrong answer": 1, "max_turns": 1, "failed": 1}
     assert table.failure_kinds == {"TimeoutError": 1}
     assert table.invalid_reasons == {"no tag": 1}
     assert table.episodes_with_invalid == 1
