@@ -58,7 +58,7 @@ def iter_hf_rows(
 ) -> Iterator[Row]:
     """The rows of one split of a hub dataset, each with a :class:`Where` naming the split and row."""
     source = hf_source_name(name, config, split)
-    datasets: Any = require("datasets", extra="trl", purpose="loading a Hugging Face hub dataset")
+    datasets: Any = require("datasets", extra="data", purpose="loading a Hugging Face hub dataset")
     if not _offline():
         _probe_hub(source, probe_timeout_s)
     try:
