@@ -27,6 +27,29 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--resume", type=Path, metavar="DIR", help="continue the run in DIR at its last checkpoint"
     )
+    parser.add_argument(
+        "--backend",
+        choices=("builtin", "openrlhf"),
+        default="builtin",
+        help="builtin: this machine (CPU or one GPU); openrlhf: prepare the data and launch OpenRLHF on Ray (GPUs)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="--backend openrlhf: print the command, run nothing"
+    )
+    parser.add_argument("--gpus", type=int, default=8, help="--backend openrlhf: GPUs per node (default 8)")
+    parser.add_argument("--nodes", type=int, default=1, help="--backend openrlhf: nodes (default 1)")
+    parser.add_argument(
+        "--ray-address",
+        default="",
+        help="--backend openrlhf: submit to this Ray cluster (e.g. http://HEAD:8265)",
+    )
+    parser.add_argument(
+        "--openrlhf-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="--backend openrlhf: one more train_ppo_ray flag, passed as given: --openrlhf-arg=--FLAG=VALUE (repeatable)",
+    )
     parser.add_argument("--list-presets", action="store_true", help="print the presets and exit")
     parser.add_argument("--list-options", action="store_true", help="print every SECTION.FIELD with its help")
     parser.add_argument(
@@ -73,7 +96,61 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     name = args.preset or (args.config.stem if args.config else "run")
     out = args.out or Path("runs") / name
+    if args.backend == "openrlhf":
+        return _openrlhf(config, out, args)
     return _drive(Trainer(config, out))
+
+
+def _openrlhf(config: Any, out: Path, args: argparse.Namespace) -> int:
+    """Map the config to OpenRLHF's agent config, prompt file and ``train_ppo_ray`` command, and run it."""
+    import shlex
+    import subprocess
+
+    from hopgym.trainers.openrlhf.config import AgentConfig
+    from hopgym.trainers.openrlhf.data import prepare_openrlhf_data
+    from hopgym.trainers.openrlhf.launch import OpenRLHFLaunch, openrlhf_command
+
+    model = config.model.path
+    if config.model.warmup:
+        from hopgym.trainers.presets import run_warmup
+
+        model, _ = run_warmup(config.model.warmup, dict(config.model.warmup_options), seed=config.run.seed)
+    rollout, optim = config.rollout, config.optim
+    agent = AgentConfig(
+        env=config.env.id,
+        env_kwargs=dict(config.env.kwargs),
+        max_tokens=rollout.max_tokens,
+        max_episode_retries=rollout.max_episode_retries,
+    )
+    data = prepare_openrlhf_data(agent, out / "openrlhf_data", max_tasks=config.env.max_tasks)
+    batch = rollout.prompts_per_step * rollout.samples_per_prompt
+    launch = OpenRLHFLaunch(
+        pretrain=str(Path(model).absolute()),
+        prompt_data=str(data.prompts),
+        agent_config=str(data.agent_config),
+        out_dir=str(out.absolute()),
+        samples_per_prompt=rollout.samples_per_prompt,
+        rollout_batch_size=rollout.prompts_per_step,
+        train_batch_size=batch // optim.mini_batches,
+        micro_train_batch_size=optim.micro_batch_size,
+        max_len=rollout.max_episode_tokens,
+        temperature=rollout.temperature,
+        top_p=rollout.top_p,
+        lr=optim.lr,
+        max_epochs=optim.epochs,
+        seed=config.run.seed,
+        num_nodes=args.nodes,
+        gpus_per_node=args.gpus,
+        dynamic_filtering=rollout.dynamic_filtering,
+        ray_address=args.ray_address,
+        extra_args=tuple(args.openrlhf_arg),
+    )
+    command = openrlhf_command(config.algorithm, launch)
+    print(shlex.join(command))
+    if args.dry_run:
+        print(f"# {data.tasks} prompts in {data.prompts}; agent config {data.agent_config}")
+        return 0
+    return subprocess.run(command, check=False).returncode
 
 
 def _fmt(value: float | None) -> str:
