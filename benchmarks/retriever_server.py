@@ -58,11 +58,11 @@ async def _post_loop(
 ) -> None:  # fmt: skip
     # A bare HTTP/1.1 keep-alive client: a full client library costs more CPU per request than the server
     # does, and this machine's cores are shared, so the load generator must stay cheap.
-    loop = asyncio.get_running_loop()
     reader, writer = await asyncio.open_connection(host, port)
     i = offset
     try:
-        while (sent := loop.time()) < stop_at:
+        # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds.
+        while (sent := time.perf_counter()) < stop_at:
             body = json.dumps(
                 {"queries": [queries[i % len(queries)]], "topk": K, "return_scores": True}
             ).encode()
@@ -78,14 +78,14 @@ async def _post_loop(
             sent_total[0] += 1
             if sent >= measure_from:
                 if status == 200:
-                    latencies.append(loop.time() - sent)
+                    latencies.append(time.perf_counter() - sent)
                 else:
                     errors.append(status)
     finally:
         writer.close()
 
 
-def _client_load(
+def client_load(
     url: str, queries: list[str], clients: int, warmup_s: float, seconds: float, uvloop: bool = False
 ) -> dict[str, Any]:
     """Run in a child process: ``clients`` connections post single queries until the time is up (on uvloop
@@ -93,8 +93,7 @@ def _client_load(
     host, port = url.removeprefix("http://").rsplit(":", 1)
 
     async def run() -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        measure_from = loop.time() + warmup_s
+        measure_from = time.perf_counter() + warmup_s
         stop_at = measure_from + seconds
         latencies: list[float] = []
         errors: list[int] = []
@@ -117,7 +116,7 @@ def _client_load(
     return asyncio.run(run())
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
@@ -238,7 +237,7 @@ def measure(
 ) -> Row:  # fmt: skip
     server.conn.send(("start", {"batching": batching, **settings}))
     url = server.conn.recv()
-    outcome: dict[str, Any] = pool.apply(_client_load, (url, queries, clients, warmup_s, seconds, uvloop))
+    outcome: dict[str, Any] = pool.apply(client_load, (url, queries, clients, warmup_s, seconds, uvloop))
     server.conn.send(("stop", None))
     cpu, stats = server.conn.recv()
     stats = stats or (None, None)
@@ -251,8 +250,8 @@ def measure(
         requests=len(latencies),
         errors=outcome["errors"],
         qps=len(latencies) / outcome["seconds"],
-        p50_ms=1000 * _percentile(latencies, 0.50),
-        p99_ms=1000 * _percentile(latencies, 0.99),
+        p50_ms=1000 * percentile(latencies, 0.50),
+        p99_ms=1000 * percentile(latencies, 0.99),
         server_cpu_us=1e6 * cpu / max(outcome["total"], 1),
         backend_calls=stats[0],
         mean_batch=stats[1],
