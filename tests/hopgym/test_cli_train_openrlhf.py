@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shlex
 from pathlib import Path
@@ -28,7 +29,7 @@ def test_dry_run_prepares_data_and_prints_the_mapped_command(
     )  # fmt: skip
     assert code == 0
     command = shlex.split(capsys.readouterr().out.splitlines()[0])
-    flags = dict(zip(command, command[1:], strict=False))
+    flags = dict(itertools.pairwise(command))
     assert flags["--algo.advantage.estimator"] == "group_norm"
     assert flags["--rollout.n_samples_per_prompt"] == "4" and flags["--rollout.batch_size"] == "4"
     assert flags["--train.batch_size"] == "16" and flags["--train.micro_batch_size"] == "2"
