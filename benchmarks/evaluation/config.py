@@ -80,6 +80,9 @@ class EvalConfig:
     max_consecutive_failures: int = 32
     out: str | None = None
     dataset: str | None = None
+    #: LLM-as-judge (optional): any OpenAI-compatible chat model; verdicts cached in the run directory.
+    judge_base_url: str | None = None
+    judge_model: str | None = None
 
     def __post_init__(self) -> None:
         if self.data is not None and self.env is not None:
@@ -95,6 +98,8 @@ class EvalConfig:
             )
         if self.agent == "oracle" and self.base_url:
             raise ConfigError("--base-url is for a model; drop it, or drop --agent oracle")
+        if (self.judge_base_url is None) != (self.judge_model is None):
+            raise ConfigError("the judge needs both --judge-base-url URL and --judge-model NAME")
         if self.api not in APIS:
             raise ConfigError(f"--api {self.api!r} is unknown; choose one of {', '.join(APIS)}")
         if self.data is not None and not self.retriever:

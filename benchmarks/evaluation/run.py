@@ -130,6 +130,7 @@ async def _play(
         max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed, logprobs=False
     )
     interrupted = True
+    verdicts: dict[tuple[str, int], float] | None = None
     try:
         run = run_episodes(
             env, policy, tasks, store=store, concurrency=config.concurrency,
@@ -142,6 +143,8 @@ async def _play(
                 if on_episode is not None:
                     on_episode(traj, live_em(traj, by_id.get(traj.task_id)))
         interrupted = False
+        if config.judge_model is not None:
+            verdicts = await _judge(config, _latest(store, in_memory, planned), by_id, run_dir)
     except RunStopped as exc:
         stopped, interrupted = str(exc), False
     finally:
@@ -151,7 +154,7 @@ async def _play(
         wall = float((before or {}).get("wall_s") or 0.0) + (time.monotonic() - started)
         summary = build_summary(
             latest, by_id, reward_name=str(config.reward), dataset=config.dataset_name,
-            planned=len(planned), wall_s=wall, tokens=tokens,
+            planned=len(planned), wall_s=wall, tokens=tokens, judge=verdicts,
         )  # fmt: skip
         if stopped is not None:
             summary["stopped"] = stopped
@@ -161,6 +164,29 @@ async def _play(
                 _write_report(run_dir, tasks)
     played = sum(1 for _ in latest) - len(done)
     return EvalResult(config, summary, run_dir, resumed=len(done), played=max(played, 0), stopped=stopped)
+
+
+async def _judge(
+    config: EvalConfig, trajectories: list[Trajectory], tasks: dict[str, Task], run_dir: Path | None
+) -> dict[tuple[str, int], float]:
+    """The judge's verdict score per finished episode; cached in ``run_dir`` (a rerun asks nothing twice)."""
+    from hopgym.benchmarks.metrics.judge import JUDGE_CACHE_FILE, JudgeConfig, JudgeItem, LLMJudge
+
+    judge = LLMJudge(
+        # No api_key: the judge reads OPENAI_API_KEY; the model's --api-key is never sent to another server.
+        JudgeConfig(str(config.judge_base_url), str(config.judge_model)),
+        cache=run_dir / JUDGE_CACHE_FILE if run_dir is not None else None,
+    )
+    finished = [t for t in trajectories if not t.failed and t.task_id in tasks]
+    items = [
+        JudgeItem(tasks[t.task_id].question, tuple(tasks[t.task_id].golden_answers), t.answer)
+        for t in finished
+    ]
+    try:
+        found = await judge.judge_many(items)
+    finally:
+        await judge.aclose()
+    return {t.key: verdict.score for t, verdict in zip(finished, found, strict=True)}
 
 
 class _FailureWatch:

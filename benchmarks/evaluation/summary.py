@@ -19,7 +19,9 @@ from hopgym.types import Task
 __all__ = ["build_summary", "live_em"]
 
 
-def _group_metrics(episodes: Sequence[Episode], reward_name: str) -> dict[str, Any]:
+def _group_metrics(
+    episodes: Sequence[Episode], reward_name: str, judge: Mapping[tuple[str, int], float] | None
+) -> dict[str, Any]:
     scored = [e for e in episodes if not e.failed]
     metrics: dict[str, float | None] = {}
     for name in METRICS:
@@ -27,6 +29,9 @@ def _group_metrics(episodes: Sequence[Episode], reward_name: str) -> dict[str, A
         metrics[name] = sum(values) / len(values) if values else None
     rewards = [e.reward for e in scored if e.reward is not None]
     metrics[reward_name] = sum(rewards) / len(rewards) if rewards else None
+    if judge is not None:
+        verdicts = [judge[key] for e in scored if (key := (e.task_id, e.sample_index)) in judge]
+        metrics["judge"] = sum(verdicts) / len(verdicts) if verdicts else None
     return {"metrics": metrics, "episodes": len(episodes), "failed": len(episodes) - len(scored)}
 
 
@@ -39,20 +44,19 @@ def build_summary(
     planned: int,
     wall_s: float,
     tokens: Mapping[str, int],
-    judge: float | None = None,
+    judge: Mapping[tuple[str, int], float] | None = None,
 ) -> dict[str, Any]:
     """The summary of the latest trajectory of each planned episode (see the module docstring).
 
     ``planned`` is the number of episodes the run is meant to have (tasks x samples): ``complete`` is true
     when every one of them finished without failing. ``by`` holds the same metrics per dataset (episodes
     without a ``data_source`` count under ``dataset``), per hop count and per question type, when known.
+    ``judge`` (when the judge ran) maps (task id, sample) to its verdict score, averaged as ``metrics.judge``.
     """
     trajs = list(trajectories)
     episodes = [score_episode(t, tasks.get(t.task_id), default_dataset=dataset) for t in trajs]
     overall = summarize(episodes)
-    head = _group_metrics(episodes, reward_name)
-    if judge is not None:
-        head["metrics"]["judge"] = judge
+    head = _group_metrics(episodes, reward_name, judge)
     by: dict[str, dict[str, Any]] = {}
     for grouping, key in GROUPINGS.items():
         groups: dict[str, list[Episode]] = {}
@@ -61,7 +65,9 @@ def build_summary(
             if value is not None:
                 groups.setdefault(str(value), []).append(episode)
         if groups:
-            by[grouping] = {label: _group_metrics(group, reward_name) for label, group in groups.items()}
+            by[grouping] = {
+                label: _group_metrics(group, reward_name, judge) for label, group in groups.items()
+            }
     # accuracy_by gives the labels in natural order (2 before 10); keep that order in the file.
     for grouping in by:
         order = [row.label for row in accuracy_by(episodes, GROUPINGS[grouping])]

@@ -56,8 +56,17 @@ def register(subparsers: Any) -> None:
     agent.add_argument("--api-key", help="bearer key (default: $OPENAI_API_KEY; never written to files)")
     agent.add_argument("--extra-body", help="JSON object merged into every request, e.g. '{\"top_k\": 20}'")
     agent.add_argument("--timeout", type=float, default=300.0, help="seconds per request (default: 300)")
+    agent.add_argument("--max-retries", type=int, default=3, help="retries of a failed request (default: 3)")
+    agent.add_argument("--judge-base-url", help="LLM-as-judge: an OpenAI-compatible chat server (optional)")
+    agent.add_argument("--judge-model", help="the judge's model name (verdicts cached in the run directory)")
     episode = parser.add_argument_group("episodes")
     episode.add_argument("--protocol", help="search_r1 | research | r1_searcher | tool_call (default: env's)")
+    episode.add_argument(
+        "--method",
+        default="agent",
+        help="agent (default: the model searches as --protocol says) | direct | naive_rag | iter_retgen | ircot "
+        "(the seed papers' baselines; see hopgym.envs.protocols.baselines)",
+    )
     episode.add_argument("--reward", help="registered reward name (default: the protocol's)")
     episode.add_argument("--top-k", type=int, help="passages per search (default: env's, 3)")
     episode.add_argument("--max-turns", type=int, help="actions per episode (default: env's)")
@@ -130,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace) -> Any:
     from hopgym.benchmarks.evaluation import EvalConfig
+    from hopgym.envs.protocols.baselines import method_settings
     from hopgym.errors import ConfigError
 
     extra_body: dict[str, Any] = {}
@@ -162,10 +172,9 @@ def _config(args: argparse.Namespace) -> Any:
         api=args.api,
         api_key=args.api_key if args.api_key is not None else os.environ.get("OPENAI_API_KEY") or None,
         extra_body=extra_body,
-        protocol=args.protocol,
         reward=args.reward,
         top_k=args.top_k,
-        max_turns=args.max_turns,
+        **method_settings(args.method, protocol=args.protocol, max_turns=args.max_turns),
         max_tokens=args.max_tokens,
         temperature=args.temperature,
         samples=args.samples,
@@ -173,6 +182,9 @@ def _config(args: argparse.Namespace) -> Any:
         concurrency=args.concurrency,
         seed=args.seed,
         timeout_s=args.timeout,
+        max_retries=args.max_retries,
+        judge_base_url=args.judge_base_url,
+        judge_model=args.judge_model,
         out=args.out,
         dataset=args.dataset,
     )

@@ -427,3 +427,28 @@ def test_model_run_against_a_vllm_cpu_server_resumes(
         assert main(command) == 0
     assert "(6 resumed)" in capsys.readouterr().out
     assert (out / "trajectories.jsonl").read_text().splitlines() == lines
+
+
+def test_the_judge_scores_finished_episodes_once(
+    hotpot: tuple[Path, Path], bm25_index: Path, server: OpenAIServer, tmp_path: Path
+) -> None:
+    asked: list[str] = []
+
+    def judge(request: ModelRequest) -> str:
+        asked.append(request.text)
+        return "<think> compare </think> yes" if "Paris" not in request.text else "no"
+
+    out = tmp_path / "run"
+    with OpenAIServer(judge, model="judge") as judge_server:
+        command = _model_eval(hotpot[0], bm25_index, server, out, "--api-key", "sk-test",
+                              "--judge-base-url", judge_server.base_url, "--judge-model", "judge")  # fmt: skip
+        assert main(command) == 0
+        summary = json.loads((out / "summary.json").read_text())
+        assert 0 < summary["metrics"]["judge"] <= 1
+        assert summary["by"]["dataset"]["hotpotqa/dev_500"]["metrics"]["judge"] == summary["metrics"]["judge"]
+        assert (out / "judge_cache.jsonl").is_file()
+        asked_first = len(asked)
+        assert asked_first > 0
+        assert main(command) == 0
+    assert len(asked) == asked_first  # cached: the rerun asked the judge nothing
+    assert json.loads((out / "summary.json").read_text())["metrics"]["judge"] == summary["metrics"]["judge"]
