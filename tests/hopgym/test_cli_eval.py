@@ -452,3 +452,28 @@ def test_the_judge_scores_finished_episodes_once(
         assert main(command) == 0
     assert len(asked) == asked_first  # cached: the rerun asked the judge nothing
     assert json.loads((out / "summary.json").read_text())["metrics"]["judge"] == summary["metrics"]["judge"]
+
+
+def test_oracle_run_directory_on_hopworld_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "oracle"
+    command = [
+        "eval",
+        "--env",
+        "hopgym/HopWorld-v0",
+        "--limit",
+        "20",
+        "--protocol",
+        "r1_searcher",
+        "--out",
+        str(out),
+    ]
+    assert main(command) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metrics"]["em"] == 1.0 and summary["episodes"] == 20 and summary["complete"] is True
+    assert set(summary["by"]["hops"]) <= {"2", "3", "4"}
+    assert json.loads((out / "config.json").read_text())["protocol"] == "r1_searcher"
+    assert (out / "report.md").is_file() and any((out / "plots").glob("*.png"))
+    capsys.readouterr()
+    assert main([*command[:-2], "--limit", "25", "--out", str(out)]) == 0  # a longer run extends this one
+    assert "25 episodes (20 resumed)" in capsys.readouterr().out
+    assert len(_records(out / "trajectories.jsonl")) == 25
