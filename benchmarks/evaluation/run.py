@@ -34,6 +34,7 @@ from hopgym.benchmarks.evaluation.config import EvalConfig, check_resume
 from hopgym.benchmarks.evaluation.summary import build_summary, live_em
 from hopgym.envs.core import AsyncSearchQAEnv
 from hopgym.errors import ConfigError, DataError, HopgymError
+from hopgym.retrievers.base import Retriever
 from hopgym.types import Task
 
 __all__ = ["CONFIG", "SUMMARY", "TRAJECTORIES", "EvalResult", "RunStopped", "run_eval"]
@@ -77,7 +78,7 @@ async def run_eval(
 ) -> EvalResult:
     """Run ``config`` (see the module docstring). ``trajectories`` stores the trajectories in that file
     instead of a run directory (no config/summary/report files). ``policy`` replaces the one ``config``
-    describes (tests, custom backends)."""
+    describes (tests, custom backends); it is left open for its owner."""
     run_dir = Path(config.out) if config.out else None
     store_path = Path(trajectories) if trajectories is not None else None
     if run_dir is not None:
@@ -85,7 +86,8 @@ async def run_eval(
             raise ConfigError(f"--out {run_dir}: is a file; give a directory for the run's files")
         store_path = run_dir / TRAJECTORIES
     started = time.monotonic()
-    env = await _build_env(config)
+    env, retriever = await _build_env(config)
+    own_policy = policy is None
     try:
         tasks = list(env.tasks[: config.limit] if config.limit else env.tasks)
         resolved = config.resolved(
@@ -100,9 +102,11 @@ async def run_eval(
             policy = _build_policy(resolved, tasks, env)
         return await _play(resolved, env, policy, tasks, run_dir, store_path, started, on_start, on_episode)
     finally:
-        if policy is not None:
+        if own_policy and policy is not None:
             await policy.aclose()
         await env.aclose()
+        if retriever is not None:
+            await retriever.aclose()
 
 
 async def _play(
@@ -263,7 +267,8 @@ def _reward_name(config: EvalConfig, env: AsyncSearchQAEnv) -> str:
     return str(env.protocol.default_reward)
 
 
-async def _build_env(config: EvalConfig) -> AsyncSearchQAEnv:
+async def _build_env(config: EvalConfig) -> tuple[AsyncSearchQAEnv, Retriever | None]:
+    """The run's env, and the retriever to close after it when the env does not own it."""
     overrides: dict[str, Any] = {
         name: getattr(config, name)
         for name in ("protocol", "reward", "top_k", "max_turns")
@@ -276,17 +281,25 @@ async def _build_env(config: EvalConfig) -> AsyncSearchQAEnv:
         tasks = await asyncio.to_thread(_read_tasks, config)
         retriever = await aload_retriever(str(config.retriever))
         try:
-            return AsyncSearchQAEnv(tasks, retriever, close_retriever=True, **overrides)
+            return AsyncSearchQAEnv(tasks, retriever, close_retriever=True, **overrides), None
         except BaseException:
             await retriever.aclose()
             raise
     from hopgym.envs import make_async
+    from hopgym.retrievers.loading import aload_retriever
 
     kwargs = {**config.env_args, **overrides}
-    if config.retriever:
-        kwargs["retriever"] = config.retriever
-    # A retriever spec or a task file is opened while the env is built: off the event loop.
-    return await asyncio.to_thread(make_async, str(config.env), **kwargs)
+    # Opened here rather than by the env's factory, so every env id takes --retriever (HopWorld too).
+    opened = await aload_retriever(config.retriever) if config.retriever else None
+    if opened is not None:
+        kwargs["retriever"] = opened
+    try:
+        # A task file is read while the env is built: off the event loop.
+        return await asyncio.to_thread(make_async, str(config.env), **kwargs), opened
+    except BaseException:
+        if opened is not None:
+            await opened.aclose()
+        raise
 
 
 def _read_tasks(config: EvalConfig) -> list[Task]:
