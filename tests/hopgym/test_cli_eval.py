@@ -477,3 +477,26 @@ def test_oracle_run_directory_on_hopworld_resumes(tmp_path: Path, capsys: pytest
     assert main([*command[:-2], "--limit", "25", "--out", str(out)]) == 0  # a longer run extends this one
     assert "25 episodes (20 resumed)" in capsys.readouterr().out
     assert len(_records(out / "trajectories.jsonl")) == 25
+
+
+def test_progress_shows_live_em_and_failures(
+    hotpot: tuple[Path, Path], bm25_index: Path, server: OpenAIServer, tmp_path: Path
+) -> None:
+    import asyncio
+    import io
+
+    from rich.console import Console
+
+    from hopgym.benchmarks.evaluation import EvalConfig
+    from hopgym.cli import eval as eval_cli
+
+    def shown(config: EvalConfig) -> str:
+        buffer = io.StringIO()
+        asyncio.run(eval_cli._evaluate(config, None, Console(file=buffer, force_terminal=True, width=200)))
+        return buffer.getvalue()
+
+    assert "EM 1.000" in shown(EvalConfig(limit=10))  # the oracle on HopWorld
+    server.fail_with = 503
+    down = EvalConfig(data=str(hotpot[0]), retriever=str(bm25_index), agent="model", base_url=server.base_url,
+                      model=server.model, api_key="sk-test", limit=3, max_retries=0)  # fmt: skip
+    assert "failed 3" in shown(down)
