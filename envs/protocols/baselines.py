@@ -113,6 +113,13 @@ class _BaselineProtocol(TemplatedProtocol):
     #: The number of turns ``hopgym eval --method`` uses unless ``--max-turns`` says otherwise.
     default_max_turns: ClassVar[int] = 1
     default_invalid_template = "\n[Invalid turn: {reason}.]\n"
+    # Set by each subclass (here for the ActionProtocol shape).
+    name = "baseline"
+    stop = _NO_STOP
+
+    def parse(self, text: str) -> ParsedAction:
+        """One turn's meaning (each baseline defines it)."""
+        raise NotImplementedError
 
     def format_passages(self, passages: Sequence[Passage]) -> str:
         """``Doc {i}(Title: {title}) {text}`` lines (FlashRAG's reference format)."""

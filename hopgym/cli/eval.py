@@ -241,11 +241,11 @@ def _headline(result: Any) -> str:
     if result.resumed:
         count += f" ({result.resumed} resumed)"
     parts.append(count)
+    if metrics.get(reward_name) is not None:
+        parts.append(f"mean reward {metrics[reward_name]:.3f}")
     for name in ("em", "f1"):
         if metrics.get(name) is not None:
             parts.append(f"{name.upper()} {metrics[name]:.3f}")
-    if metrics.get(reward_name) is not None:
-        parts.append(f"mean reward {metrics[reward_name]:.3f}")
     if summary.get("mean_searches") is not None:
         parts.append(f"mean searches {summary['mean_searches']:.2f}")
     if summary.get("failed"):
