@@ -223,7 +223,7 @@ def _records(path: Path) -> list[dict[str, Any]]:
 def test_no_arguments_is_the_quickstart(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval"]) == 0
     out = capsys.readouterr().out
-    assert "oracle on hopgym/HopWorld-v0: 100 episodes, EM 1.000" in out
+    assert "oracle on hopgym/HopWorld-v0: 100 episodes, mean reward 1.000, EM 1.000" in out
 
 
 def test_model_run_on_hotpotqa_writes_the_run_and_a_rerun_sends_no_request(
