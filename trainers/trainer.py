@@ -212,7 +212,12 @@ class Trainer:
         else:
             from hopgym.agents.vllm_policy import VLLMPolicy
 
-            policy = VLLMPolicy(model_path, engine_args={"dtype": cfg.model.dtype})
+            engine_args = {
+                "dtype": cfg.model.dtype,
+                "max_model_len": cfg.rollout.max_episode_tokens,
+                "disable_log_stats": True,
+            }
+            policy = VLLMPolicy(model_path, seed=cfg.run.seed, engine_args=engine_args)
             if not hasattr(policy, "load_weights"):
                 raise ConfigError(
                     "model.backend='vllm' needs VLLMPolicy.load_weights (the weight-sync contract); use "
@@ -379,6 +384,11 @@ class Trainer:
             )
             model.eval()
             record.update(dataclasses.asdict(stats))
+            if old is not None:
+                # How far the sampler's log-probs are from the trainer's: ~0 for a synced sampler.
+                generated = (batch.action_mask > 0) & (batch.observation_mask == 0)
+                gap = (batch.rollout_log_probs - old).abs()[generated]
+                record["sampler_logprob_gap"] = float(gap.mean()) if gap.numel() else 0.0
             record["action_tokens"] = float(batch.action_mask.sum())
             return record
 

@@ -35,6 +35,7 @@ class UpdateStats:
     entropy: float
     clip_fraction: float
     ppo_kl: float
+    rollout_kl: float
     grad_norm: float
     advantage_abs_mean: float
     optimizer_steps: int
@@ -103,7 +104,15 @@ def update_policy(
     # 3. Optimizer steps: mini-batches of whole rows (shuffled after the first epoch), micro-batches inside.
     n = len(batch)
     mini = n // optim.mini_batches
-    totals = {"policy": 0.0, "kl": 0.0, "entropy": 0.0, "clip": 0.0, "ppo_kl": 0.0, "grad_norm": 0.0}
+    totals = {
+        "policy": 0.0,
+        "kl": 0.0,
+        "entropy": 0.0,
+        "clip": 0.0,
+        "ppo_kl": 0.0,
+        "rollout_kl": 0.0,
+        "grad_norm": 0.0,
+    }
     tokens_seen, steps = 0.0, 0
     model.train()
     for epoch in range(optim.epochs):
@@ -147,6 +156,7 @@ def update_policy(
                 totals["entropy"] += float(result.entropy)
                 totals["clip"] += float(result.clip_fraction) * weight
                 totals["ppo_kl"] += float(result.ppo_kl) * weight
+                totals["rollout_kl"] += float(result.rollout_kl) * weight
                 if ref_log_probs is not None:
                     kl = approx_kl(log_probs.detach(), ref_log_probs[rows].to(device), algorithm.kl_estimator)
                     totals["kl"] += float(masked_mean(kl, part_mask)) * weight
@@ -163,6 +173,7 @@ def update_policy(
         entropy=totals["entropy"] / max(steps, 1),
         clip_fraction=totals["clip"] / tokens_seen,
         ppo_kl=totals["ppo_kl"] / tokens_seen,
+        rollout_kl=totals["rollout_kl"] / tokens_seen,
         grad_norm=totals["grad_norm"] / max(steps, 1),
         advantage_abs_mean=float(masked_mean(advantages.abs(), mask)) if mask.sum() > 0 else 0.0,
         optimizer_steps=steps,
