@@ -20,8 +20,9 @@ end of the text (:meth:`~hopgym.envs.protocols.tag_protocol.TagProtocol.closing_
 ``Generation.stop_reason``. The protocol is ``protocol=`` when given; otherwise every built-in tag protocol
 whose stop strings are all among the turn's is asked, and the stop string is appended only when they agree.
 Nothing is appended when no action is open, when the closing tag is not a stop string (a ReSearch
-``<answer>`` ends with EOS), on finish reason ``length``, on TGI's ``eos_token``, or on a vLLM server's
-``stop_reason: null`` (vLLM says that for EOS; a turn ending on EOS inside an open tag stays invalid).
+``<answer>`` ends with EOS), on finish reason ``length``, on TGI's ``eos_token``, or on ``stop_reason: null``
+from a server known to be vLLM (``vllm_extras`` or ``/v1/models``; vLLM says that for EOS, and a turn that
+ended on EOS inside an open tag stays invalid).
 
 Chat requests with ``tools`` (the ``tool_call`` protocol) that the server refuses with a 4xx naming tools
 raise :class:`ToolsNotSupported`, which says to use a tag protocol (``--protocol search_r1``) or to enable
