@@ -5,6 +5,10 @@ requests (up to ``max_batch_size``, waiting at most ``max_wait_ms`` for more), l
 together in a worker thread with a KV cache. The decode loop is our own rather than ``model.generate`` so that
 every row keeps its own sampling settings, seed (a ``torch.Generator`` per row), token budget and stop strings.
 
+Across turns an episode's keys and values are kept (keyed by its :class:`Context`, dropped when the context
+is garbage-collected or the weights change), so a turn only runs the model over the tokens added since the
+last one (the observation), as vLLM's prefix cache does; ``kv_reuse=False`` turns this off.
+
 Semantics (matching vLLM's): ``token_ids`` are exactly the sampled ids, ending with the eos token when the model
 emitted it; ``logprobs`` are the log-probabilities of those ids under the model's raw distribution (before
 temperature/top-p), so a forward pass over the final sequence reproduces them; ``text`` is the decoded ids
@@ -19,6 +23,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +44,17 @@ class _Request:
     params: SamplingParams
     future: asyncio.Future[Generation]
     arrived: float = field(default_factory=time.monotonic)
+    #: The episode's key in the KV store (None: no reuse).
+    cache_key: int | None = None
+
+
+@dataclass(frozen=True)
+class _Cached:
+    """An episode's keys/values after its last turn: ``ids`` is the prefix they cover, ``layers`` holds one
+    ``(keys, values)`` pair per layer, each ``(heads, len(ids), head_dim)``."""
+
+    ids: tuple[int, ...]
+    layers: tuple[tuple[Any, Any], ...]
 
 
 @dataclass
@@ -74,6 +90,7 @@ class TransformersPolicy(PromptEncoding):
         max_wait_ms: float = 5.0,
         chat_template: bool = False,
         torch_threads: int | None = None,
+        kv_reuse: bool = True,
     ) -> None:
         if max_batch_size < 1:
             raise ConfigError(f"max_batch_size={max_batch_size}: use >= 1")
@@ -101,6 +118,7 @@ class TransformersPolicy(PromptEncoding):
             max_wait_ms=max_wait_ms,
             chat_template=chat_template,
             source=str(model_path),
+            kv_reuse=kv_reuse,
         )
 
     @classmethod
@@ -113,6 +131,7 @@ class TransformersPolicy(PromptEncoding):
         max_wait_ms: float = 5.0,
         chat_template: bool = False,
         name: str = "transformers:in-memory",
+        kv_reuse: bool = True,
     ) -> TransformersPolicy:
         """A policy that samples from ``model`` itself (no copy): a trainer's rollouts then always see the
         current weights, so :meth:`load_weights` has nothing to do. Generation runs under
@@ -132,6 +151,7 @@ class TransformersPolicy(PromptEncoding):
             max_wait_ms=max_wait_ms,
             chat_template=chat_template,
             source=name,
+            kv_reuse=kv_reuse,
         )
         return policy
 
@@ -146,6 +166,7 @@ class TransformersPolicy(PromptEncoding):
         max_wait_ms: float,
         chat_template: bool,
         source: str,
+        kv_reuse: bool = True,
     ) -> None:
         import torch
 
@@ -167,6 +188,11 @@ class TransformersPolicy(PromptEncoding):
         self._loop: asyncio.AbstractEventLoop | None = None
         self.batches = 0
         self.batched_requests = 0
+        self.kv_reuse = kv_reuse
+        self._kv: dict[int, _Cached] = {}
+        #: Prompt tokens run through the model, and those whose keys/values were reused instead.
+        self.prefill_tokens = 0
+        self.reused_tokens = 0
 
     # -- TokenPolicy API -----------------------------------------------------------------------------
 
@@ -189,8 +215,18 @@ class TransformersPolicy(PromptEncoding):
                 params = dataclasses.replace(params, max_tokens=room)
         queue = self._ensure_worker()
         future: asyncio.Future[Generation] = asyncio.get_running_loop().create_future()
-        await queue.put(_Request(list(context.token_ids), params, future))
+        key = None
+        if self.kv_reuse:
+            key = id(context)
+            if key not in self._kv:
+                # The entry dies with the episode's context (the id may then be reused by a new context).
+                weakref.finalize(context, self._kv.pop, key, None)
+        await queue.put(_Request(list(context.token_ids), params, future, cache_key=key))
         return await future
+
+    def clear_kv_cache(self) -> None:
+        """Forget every episode's keys/values (call it when the model's weights change mid-episode)."""
+        self._kv.clear()
 
     async def aclose(self) -> None:
         if self._worker is not None:
@@ -210,6 +246,7 @@ class TransformersPolicy(PromptEncoding):
         contract). A policy made by :meth:`from_model` from the training model shares its parameters: passing
         that model's own ``named_parameters()`` then copies nothing."""
         params = dict(self.model.named_parameters())
+        self.clear_kv_cache()
         with self._torch.no_grad():
             for name, tensor in weights:
                 target = params.get(name)
@@ -269,19 +306,37 @@ class TransformersPolicy(PromptEncoding):
             if request.params.seed is not None and request.params.temperature > 0:
                 generator = torch.Generator(device=self.device).manual_seed(request.params.seed)
             rows.append(_Row(request, generator))
-        width = max(len(r.prompt_ids) for r in requests)
-        input_ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, request in enumerate(requests):
-            n = len(request.prompt_ids)
-            input_ids[i, width - n :] = torch.tensor(request.prompt_ids, dtype=torch.long)
-            attention[i, width - n :] = 1
+        cached = [self._reusable(request) for request in requests]
+        n_rows = len(rows)
+        fresh = [
+            request.prompt_ids[len(c.ids) if c else 0 :] for request, c in zip(requests, cached, strict=True)
+        ]
+        past_len = max((len(c.ids) for c in cached if c is not None), default=0)
+        width = max(len(f) for f in fresh)
+        self.prefill_tokens += sum(len(f) for f in fresh)
+        self.reused_tokens += sum(len(c.ids) for c in cached if c is not None)
+        # Layout of every row: [cached keys/values, right-aligned in past_len | new tokens, right-aligned in
+        # width | one column per decode step]; padding is masked out, positions are each row's own.
+        input_ids = torch.full((n_rows, width), self._pad_id, dtype=torch.long)
+        attention = torch.zeros((n_rows, past_len + width), dtype=torch.long)
+        positions = torch.zeros((n_rows, width), dtype=torch.long)
+        for i, (tokens, c) in enumerate(zip(fresh, cached, strict=True)):
+            before = len(c.ids) if c is not None else 0
+            input_ids[i, width - len(tokens) :] = torch.tensor(tokens, dtype=torch.long)
+            attention[i, past_len - before : past_len] = 1
+            attention[i, past_len + width - len(tokens) :] = 1
+            positions[i, width - len(tokens) :] = torch.arange(before, before + len(tokens))
+        past = self._stack_past(cached, past_len) if past_len else None
         input_ids, attention = input_ids.to(self.device), attention.to(self.device)
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        positions = positions.to(self.device)
         budget = max(r.params.max_tokens for r in requests)
         with torch.inference_mode():
             out = self.model(
-                input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True
+                input_ids=input_ids,
+                attention_mask=attention,
+                position_ids=positions,
+                past_key_values=past,
+                use_cache=True,
             )
             past, logits = out.past_key_values, out.logits[:, -1, :]
             last_pos = positions[:, -1]
@@ -311,6 +366,8 @@ class TransformersPolicy(PromptEncoding):
                     use_cache=True,
                 )
                 past, logits = out.past_key_values, out.logits[:, -1, :]
+            if self.kv_reuse:
+                self._store(requests, rows, cached, past, attention, past_len, width)
         return [
             Generation(
                 text=self.decode(row.ids),
@@ -321,6 +378,64 @@ class TransformersPolicy(PromptEncoding):
             )
             for row in rows
         ]
+
+    def _reusable(self, request: _Request) -> _Cached | None:
+        """The request's cached keys/values when they cover a proper prefix of its tokens."""
+        if request.cache_key is None:
+            return None
+        entry = self._kv.get(request.cache_key)
+        if entry is None or len(entry.ids) >= len(request.prompt_ids):
+            return None
+        if tuple(request.prompt_ids[: len(entry.ids)]) != entry.ids:
+            return None
+        return entry
+
+    def _stack_past(self, cached: list[_Cached | None], past_len: int) -> Any:
+        """A ``DynamicCache`` holding each row's cached keys/values right-aligned in ``past_len`` columns."""
+        from transformers import DynamicCache
+
+        torch = self._torch
+        template = next(c for c in cached if c is not None).layers
+        layers = []
+        for layer, (k0, _) in enumerate(template):
+            heads, _, dim = k0.shape
+            keys = torch.zeros((len(cached), heads, past_len, dim), dtype=k0.dtype, device=k0.device)
+            values = torch.zeros_like(keys)
+            for i, c in enumerate(cached):
+                if c is not None:
+                    k, v = c.layers[layer]
+                    keys[i, :, past_len - k.shape[1] :] = k
+                    values[i, :, past_len - v.shape[1] :] = v
+            layers.append((keys, values))
+        return DynamicCache(ddp_cache_data=layers)
+
+    def _store(
+        self,
+        requests: list[_Request],
+        rows: list[_Row],
+        cached: list[_Cached | None],
+        past: Any,
+        attention: Any,
+        past_len: int,
+        width: int,
+    ) -> None:
+        """Keep each row's keys/values of its prompt and all but its last generated token (the last one has
+        not been run through the model yet): the next turn starts from there."""
+        torch = self._torch
+        layers = [(layer.keys, layer.values) for layer in past.layers]
+        for i, (request, row) in enumerate(zip(requests, rows, strict=True)):
+            if request.cache_key is None or not row.ids:
+                continue
+            fed = len(row.ids) - 1
+            valid = attention[i, : past_len + width].nonzero().squeeze(-1)
+            decoded = torch.arange(past_len + width, past_len + width + fed, device=valid.device)
+            index = torch.cat([valid, decoded])
+            ids = (*request.prompt_ids, *row.ids[:fed])
+            if index.numel() != len(ids):  # cannot happen; never store a cache that does not match its ids
+                continue
+            self._kv[request.cache_key] = _Cached(
+                ids, tuple((k[i][:, index].clone(), v[i][:, index].clone()) for k, v in layers)
+            )
 
     def _sample_rows(self, logits: Any, rows: list[_Row], active: list[int]) -> Any:
         """One token per row, sampled for the whole batch at once (inverse CDF), greedy where temperature is 0.

@@ -397,6 +397,8 @@ class Trainer:
             t0 = time.monotonic()
             if not shares_model:
                 policy.load_weights(model.named_parameters())
+            elif hasattr(policy, "clear_kv_cache"):
+                policy.clear_kv_cache()  # keys/values computed with the old weights
             return time.monotonic() - t0
 
         before = await evaluate(state.step) if cfg.eval.sets and state.step == 0 else {}

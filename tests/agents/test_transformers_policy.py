@@ -192,3 +192,34 @@ def test_batched_sampling_follows_each_rows_distribution(policy: TransformersPol
     assert torch.allclose(freq[0], torch.tensor([0.5, 0.3, 0.15, 0.05]), atol=0.03)
     assert torch.allclose(freq[1], torch.tensor([0.625, 0.375, 0.0, 0.0]), atol=0.03)
     assert freq[2].tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+async def test_kv_reuse_across_turns_changes_nothing_but_the_work(model_dir: Path) -> None:
+    """Multi-turn episodes with and without keeping each episode's keys/values: the same greedy tokens and
+    log-probs (float noise), with only the tokens added since the last turn run through the model."""
+    import hopgym
+    from hopgym.agents.rollout.engine import collect_episodes
+
+    results = {}
+    for reuse in (False, True):
+        policy = TransformersPolicy(model_dir, max_batch_size=16, kv_reuse=reuse)
+        env = hopgym.make_async(
+            "hopgym/HopWorld-2hop-v0", world_seed=5, num_entities=60, num_questions=4, max_turns=3
+        )
+        run = await collect_episodes(
+            env, policy, None, samples_per_task=2, sampling=SamplingParams(max_tokens=16, temperature=0.0)
+        )
+        await env.aclose()
+        results[reuse] = (
+            sorted(run.trajectories, key=lambda t: t.key),
+            policy.prefill_tokens,
+            policy.reused_tokens,
+        )
+    (plain, plain_prefill, plain_reused), (reused, prefill, reused_tokens) = results[False], results[True]
+    assert plain_reused == 0 and reused_tokens > 0
+    assert prefill + reused_tokens == plain_prefill  # every later turn skipped exactly its cached prefix
+    assert all(len(t.turns) > 1 for t in plain)
+    for a, b in zip(plain, reused, strict=True):
+        assert a.token_ids == b.token_ids
+        assert a.logprobs is not None and b.logprobs is not None
+        assert max(abs((x or 0.0) - (y or 0.0)) for x, y in zip(a.logprobs, b.logprobs, strict=True)) < 1e-4
