@@ -24,7 +24,7 @@ from hopgym.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hopgym.agents.hopworld_oracle import HopWorldOracle
-    from hopgym.agents.openai_policy import OpenAIPolicy, OpenAIPolicyConfig
+    from hopgym.agents.openai_policy import OpenAIPolicy, OpenAIPolicyConfig, ToolsNotSupported
     from hopgym.agents.prompt_encoding import PromptEncoder
     from hopgym.agents.rollout.config import RolloutConfig
     from hopgym.agents.rollout.engine import (
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "OpenAIPolicy": "hopgym.agents.openai_policy",
     "OpenAIPolicyConfig": "hopgym.agents.openai_policy",
+    "ToolsNotSupported": "hopgym.agents.openai_policy",
     "VLLMPolicy": "hopgym.agents.vllm_policy",
     "TransformersPolicy": "hopgym.agents.transformers_policy",
     "ScriptedOraclePolicy": "hopgym.agents.scripted_policy",
@@ -87,6 +88,7 @@ __all__ = [
     "TokenLedger",
     "TokenPolicy",
     "TokenScriptedOraclePolicy",
+    "ToolsNotSupported",
     "Trajectory",
     "TrajectoryStore",
     "TransformersPolicy",

@@ -57,7 +57,7 @@ from hopgym.agents.errors import PolicyError, PolicyRequestError, PolicyTimeout,
 from hopgym.agents.policy import Context, FinishReason, Generation, SamplingParams
 from hopgym.agents.prompt_encoding import PromptEncoder, PromptEncoding, PromptTokenizer
 from hopgym.envs.protocols.base import ActionProtocol
-from hopgym.errors import ConfigError
+from hopgym.errors import ConfigError, ToolsNotSupported
 from hopgym.http_retry import ClientErrors, json_client, post_json
 
 __all__ = [
@@ -85,10 +85,6 @@ _FINISH: dict[str, FinishReason] = {
 }
 #: The built-in tag protocols asked which stop string a server cut, when the policy is given no protocol.
 _TAG_PROTOCOLS = ("search_r1", "research", "r1_searcher")
-
-
-class ToolsNotSupported(PolicyRequestError):
-    """The server refused a chat request because of its ``tools`` (no native tool calls there)."""
 
 
 #: The part of a Hugging Face tokenizer a token-level HTTP policy needs (kept under its old name).

@@ -11,6 +11,8 @@ caller would catch without knowing hopgym (shown in brackets)::
     │   ├── ResetNeeded [gymnasium ResetNeeded]    step()/truncate() before reset() or after the episode ended
     │   ├── EnvClosedError [gymnasium ClosedEnvironmentError]   reset()/step() after close()/aclose()
     │   └── ActionTypeError [gymnasium InvalidAction, TypeError]   the action is not the generated text (str)
+    ├── EpisodesFailed                         episodes kept failing after the bounded re-runs (never scored 0)
+    │   └── RunStopped                             an eval run stopped early (failures in a row); it resumes
     ├── RetrieverError                         a retriever failed, not the agent's fault
     │   ├── RetrieverTimeout [TimeoutError]        no answer in time (after the bounded retries)
     │   └── RetrieverUnavailable [ConnectionError] unreachable (after the bounded retries)
@@ -18,6 +20,8 @@ caller would catch without knowing hopgym (shown in brackets)::
         ├── PolicyTimeout [TimeoutError]           a generation ran past the client's limit
         ├── PolicyUnavailable [ConnectionError]    the model server is unreachable or keeps failing
         ├── PolicyRequestError [ValueError]        the model server rejected the request (HTTP 4xx)
+        │   └── ToolsNotSupported                      the server refuses `tools`: use a tag protocol
+        ├── JudgeError                             the LLM judge could not be asked
         └── VLLMServerError                        a local vLLM server exited or never became healthy
 
 An episode whose retriever or policy fails is marked failed with the reason, never scored 0.
@@ -34,7 +38,9 @@ __all__ = [
     "DependencyNotInstalledError",
     "EnvClosedError",
     "EnvError",
+    "EpisodesFailed",
     "HopgymError",
+    "JudgeError",
     "PolicyError",
     "PolicyRequestError",
     "PolicyTimeout",
@@ -43,6 +49,8 @@ __all__ = [
     "RetrieverError",
     "RetrieverTimeout",
     "RetrieverUnavailable",
+    "RunStopped",
+    "ToolsNotSupported",
     "VLLMServerError",
 ]
 
@@ -140,3 +148,20 @@ def require(module: str, *, extra: str, purpose: str = "") -> object:
         return importlib.import_module(module)
     except ImportError as exc:
         raise DependencyNotInstalledError(module.split(".")[0], extra, purpose=purpose) from exc
+
+
+class EpisodesFailed(HopgymError):
+    """Episodes kept failing (retriever or backend down) after the bounded re-runs: an infrastructure
+    problem, reported instead of being scored or trained on as a 0 reward."""
+
+
+class RunStopped(EpisodesFailed):
+    """An eval run stopped early (too many failures in a row); what finished is stored and it resumes."""
+
+
+class ToolsNotSupported(PolicyRequestError):
+    """The server refused a chat request because of its ``tools`` (no native tool calls there)."""
+
+
+class JudgeError(PolicyError):
+    """The judge model could not be asked (down after retries, rejected the request, timed out)."""

@@ -17,15 +17,11 @@ from hopgym.agents.rollout.config import RolloutConfig
 from hopgym.agents.rollout.engine import collect_episodes
 from hopgym.agents.rollout.trajectory import Trajectory
 from hopgym.envs.pool import EnvPool
-from hopgym.errors import HopgymError
+from hopgym.errors import EpisodesFailed
 
-__all__ = ["EpisodeFailures", "derive_seed", "play_groups"]
+__all__ = ["EpisodesFailed", "derive_seed", "play_groups"]
 
 logger = logging.getLogger(__name__)
-
-
-class EpisodeFailures(HopgymError):
-    """Episodes kept failing after the trainer's re-runs (an infrastructure problem, not a 0 reward)."""
 
 
 def derive_seed(*parts: object) -> int:
@@ -78,7 +74,7 @@ async def play_groups(
             errors,
         )
     if pending:
-        raise EpisodeFailures(
+        raise EpisodesFailed(
             f"{len(pending)} task(s) still had failed episodes after {retries} re-run(s): {'; '.join(errors)[:500]}; "
             "check the retriever/backend, or raise rollout.max_episode_retries"
         )

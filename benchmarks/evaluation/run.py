@@ -33,7 +33,7 @@ from hopgym.agents.rollout.trajectory import Trajectory
 from hopgym.benchmarks.evaluation.config import EvalConfig, check_resume
 from hopgym.benchmarks.evaluation.summary import build_summary, live_em
 from hopgym.envs.core import AsyncSearchQAEnv
-from hopgym.errors import ConfigError, DataError, HopgymError
+from hopgym.errors import ConfigError, DataError, HopgymError, RunStopped
 from hopgym.retrievers.base import Retriever
 from hopgym.types import Task
 
@@ -44,10 +44,6 @@ logger = logging.getLogger(__name__)
 TRAJECTORIES = "trajectories.jsonl"
 SUMMARY = "summary.json"
 CONFIG = "config.json"
-
-
-class RunStopped(HopgymError):
-    """The run stopped early (too many failures in a row); what finished is stored and it resumes."""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from hopgym.errors import ConfigError, HopgymError
+from hopgym.errors import ConfigError, JudgeError
 from hopgym.http_retry import ClientErrors, json_client, post_json
 
 __all__ = [
@@ -63,10 +63,6 @@ Is the predicted answer correct? Reply with one word: yes or no."""
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 _VERDICT_WORD = re.compile(r"\b(yes|no|correct|incorrect|true|false)\b", re.IGNORECASE)
 _POSITIVE = frozenset({"yes", "correct", "true"})
-
-
-class JudgeError(HopgymError):
-    """The judge model could not be asked (down after retries, rejected the request, timed out)."""
 
 
 @dataclass(frozen=True)
