@@ -130,6 +130,7 @@ def warm_up(
                 pad_id=int(tokenizer.pad_token_id),
                 seed=config.seed,
                 observation_weight=config.observation_weight,
+                max_seconds=60.0 * config.max_minutes,
             )
             model.save_pretrained(str(staging / "model"))
             for leftover in ("hopgym-tiny-model.json",):  # the random-init marker no longer describes it

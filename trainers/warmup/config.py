@@ -60,8 +60,10 @@ class WarmupConfig:
     ``world_seed_start`` with ``questions_per_world`` 2-/3-hop questions each (``hops``), one trace each.
     SFT: ``steps`` AdamW steps of ``batch_size`` traces, ``lr`` with linear decay, masked next-token loss
     (prompt and observations excluded; ``observation_weight`` > 0 adds the observations' next-token loss at
-    that weight, an auxiliary objective: predicting a passage's subject after its title is copying). ``eval_tasks`` held-out episodes per hop count (0: skip the
-    measurement), ``eval_samples`` samples per task at temperature 1 for pass@k. ``threads``: torch threads.
+    that weight, an auxiliary objective: predicting a passage's subject after its title is copying);
+    ``max_minutes`` stops SFT early at that wall time (0: no limit; the result then depends on the machine's
+    speed). ``eval_tasks`` held-out episodes per hop count (0: skip the measurement), ``eval_samples``
+    samples per task at temperature 1 for pass@k. ``threads``: torch threads.
     """
 
     noise: NoiseConfig = field(default_factory=NoiseConfig)
@@ -78,6 +80,7 @@ class WarmupConfig:
     batch_size: int = 16
     lr: float = 2e-3
     observation_weight: float = 0.0
+    max_minutes: float = 0.0
     seed: int = 0
     eval_world_seed: int = 2001
     eval_tasks: int = 50
@@ -127,6 +130,14 @@ class WarmupConfig:
             raise ConfigError(
                 f"{owner}.observation_weight={self.observation_weight!r}: use a weight from 0.0 (train on the "
                 "agent's tokens only) to 1.0"
+            )
+        if (
+            isinstance(self.max_minutes, bool)
+            or not isinstance(self.max_minutes, (int, float))
+            or self.max_minutes < 0
+        ):
+            raise ConfigError(
+                f"{owner}.max_minutes={self.max_minutes!r}: use 0 (no limit) or a positive number"
             )
         if isinstance(self.eval_tasks, bool) or not isinstance(self.eval_tasks, int) or self.eval_tasks < 0:
             raise ConfigError(f"{owner}.eval_tasks={self.eval_tasks!r}: use an integer >= 0 (0 skips it)")

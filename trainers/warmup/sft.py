@@ -63,10 +63,12 @@ def train_sft(
     pad_id: int,
     seed: int = 0,
     observation_weight: float = 0.0,
+    max_seconds: float = 0.0,
     log_every: int = 25,
     on_step: Callable[[int, float], None] | None = None,
 ) -> SftStats:
-    """Train ``model`` in place for ``steps`` AdamW steps (linear decay to 10% of ``lr`` after 5% warm-up)."""
+    """Train ``model`` in place for ``steps`` AdamW steps (linear decay to 10% of ``lr`` after 5% warm-up),
+    or until ``max_seconds`` of wall time (0: no limit) have passed."""
     import torch
 
     if not traces:
@@ -87,7 +89,12 @@ def train_sft(
     tokens = 0
     queue: list[list[int]] = []
     started = time.perf_counter()
+    done = 0
     for step in range(steps):
+        if max_seconds and time.perf_counter() - started > max_seconds:
+            logger.info("sft: time budget of %.0f s reached after %d steps", max_seconds, step)
+            break
+        done = step + 1
         if not queue:
             queue = _batches(traces, batch_size, rng)
         batch = [traces[i] for i in queue.pop()]
@@ -115,12 +122,12 @@ def train_sft(
         if log_every and (step + 1) % log_every == 0:
             logger.info("sft step %d/%d loss %.4f", step + 1, steps, sum(losses[-log_every:]) / log_every)
     model.eval()
-    window = max(1, min(10, steps // 5))
+    window = max(1, min(10, done // 5))
     return SftStats(
         first_loss=sum(losses[:window]) / window,
         last_loss=sum(losses[-window:]) / window,
         losses=tuple(losses),
-        steps=steps,
+        steps=done,
         wall_s=time.perf_counter() - started,
         tokens=tokens,
     )
