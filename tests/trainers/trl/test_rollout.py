@@ -32,7 +32,7 @@ from hopgym.types import Passage, Task
 
 @pytest.fixture
 def env() -> Iterator[AsyncSearchQAEnv]:
-    proto = make_hopworld_core(hops=[2], num_entities=40, num_questions=3, max_turns=2, world_seed=5)
+    proto = make_hopworld_core(hops=[2], num_entities=40, num_questions=3, max_turns=3, world_seed=5)
     yield proto
     asyncio.run(proto.aclose())
 
@@ -111,6 +111,32 @@ def test_episodes_that_keep_failing_raise(env: AsyncSearchQAEnv, trainer: Any) -
     ):
         rollout([env.protocol.prompt(env.tasks[0])] * 2, trainer)
     assert len(calls) == 1 + 2 * (CONFIG.max_episode_retries + 1)
+
+
+def test_a_policy_factory_samples_instead_of_the_model(env: AsyncSearchQAEnv, trainer: Any) -> None:
+    from hopgym.agents.scripted_policy import ScriptedOraclePolicy, TokenScriptedOraclePolicy
+
+    tokenizer = trainer.processing_class
+
+    def oracle(_trainer: Any) -> TokenScriptedOraclePolicy:
+        return TokenScriptedOraclePolicy(env.tasks, env.protocol, lambda text: tokenizer.encode(text))
+
+    prompts = [t.id for t in env.tasks[:2] for _ in range(2)]
+    config = TRLRolloutConfig(max_episode_tokens=2048)  # room for two searches' passages
+    with HopgymRollout(env, config, policy_factory=oracle) as rollout:
+        out = rollout(prompts, trainer)
+        trajectories = rollout.trajectories
+    # The oracle searches and answers right: the env pays full reward, and the rollout passes it on.
+    assert [t.termination for t in trajectories] == ["answered"] * 4
+    assert out["hopgym_reward"] == [1.0] * 4 and all(t.num_searches >= 2 for t in trajectories)
+    assert all(0 in mask and 1 in mask for mask in out["env_mask"])
+    with (
+        HopgymRollout(
+            env, CONFIG, policy_factory=lambda _: ScriptedOraclePolicy(env.tasks, env.protocol)
+        ) as text,
+        pytest.raises(ConfigError, match="not token-level"),
+    ):
+        text(prompts, trainer)
 
 
 def test_prompts_map_to_tasks() -> None:
