@@ -40,7 +40,15 @@ steps per mode; step s split into rollout and the rest (log-probs, loss, backwar
 The gap is the rollout: one episode at a time leaves the model decoding batches of one (30.8 s against 8.7 s
 for the same 16 episodes batched by the engine); the update halves cost about the same (hopgym's includes
 recomputing the old log-probs, which TRL skips when it takes one optimizer step per generation). A shorter
-earlier run (2 steps, 1 round, load average 11.5) gave 3.63x and 1.77x.
+earlier run (2 steps, 1 round, load average 11.5) gave 3.63x and 1.77x. A second run, 13:41-13:48, modes
+hopgym and trl-seq only (``--modes hopgym,trl-seq --steps 3 --rounds 3``), load average 6.7 -> 9.2:
+
+    hopgym      1.14 [0.97, 2.29]  215 [183, 434]  14.12   7.34       6.77
+    trl-seq     0.59 [0.45, 0.76]  111 [83, 144]   27.25   20.04      7.81
+
+    samples/s hopgym / trl-seq 1.91x
+
+The load moves single rounds a lot (per-round ratios of that run: 3.6x, 2.4x, 1.5x): compare medians.
 """
 
 from __future__ import annotations
