@@ -391,3 +391,17 @@ def test_minilm_matches_sentence_transformers() -> None:
     assert ours.shape == (len(texts), 384)
     cosines = (ours * reference).sum(axis=1) / np.linalg.norm(reference, axis=1)
     assert cosines.min() > 0.9999, cosines
+
+
+def test_queries_encode_with_one_torch_thread_on_cpu_by_default(tiny_bert: Path) -> None:
+    # A team of torch threads made a one-query encode 10-30x slower on a loaded 2-core machine.
+    encoder = TextEncoder(EncoderConfig(model=str(tiny_bert)))
+    seen = record_forward_threads(encoder)
+    encoder.encode_queries(TEXTS[:1])
+    assert seen == [(encoder.thread_ident, 1)]
+    encoder.close()
+    two = TextEncoder(EncoderConfig(model=str(tiny_bert), threads=2))
+    seen = record_forward_threads(two)
+    two.encode_queries(TEXTS[:1])
+    assert seen == [(two.thread_ident, 2)]
+    two.close()
