@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from hopgym.trainers.trl.config import TRLRolloutConfig
     from hopgym.trainers.trl.dataset import TASK_ID_COLUMN, PromptIndex, tasks_dataset
     from hopgym.trainers.trl.reward import REWARD_FIELD, hopgym_reward
-    from hopgym.trainers.trl.rollout import HopgymRollout, RolloutTiming, TRLRolloutError, trajectory_fields
+    from hopgym.trainers.trl.rollout import EpisodesFailed, HopgymRollout, RolloutTiming, trajectory_fields
 
 _LAZY = {
     "TRLRolloutConfig": ".config",
@@ -26,7 +26,7 @@ _LAZY = {
     "hopgym_reward": ".reward",
     "HopgymRollout": ".rollout",
     "RolloutTiming": ".rollout",
-    "TRLRolloutError": ".rollout",
+    "EpisodesFailed": ".rollout",
     "trajectory_fields": ".rollout",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
@@ -34,11 +34,11 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 __all__ = [
     "REWARD_FIELD",
     "TASK_ID_COLUMN",
+    "EpisodesFailed",
     "HopgymRollout",
     "PromptIndex",
     "RolloutTiming",
     "TRLRolloutConfig",
-    "TRLRolloutError",
     "hopgym_reward",
     "tasks_dataset",
     "trajectory_fields",

@@ -18,7 +18,7 @@ no weights to sync), and returns per row:
   ``hopgym_num_searches``, ``hopgym_termination``: forwarded by TRL to reward functions.
 
 A failed episode (retriever or backend down after their own bounded retries) never becomes a reward: its
-task's group is played again, up to ``max_episode_retries`` times, then :class:`TRLRolloutError` is raised.
+task's group is played again, up to ``max_episode_retries`` times, then :class:`EpisodesFailed` is raised.
 
 The episodes run on an event loop in a thread of the rollout's own, so TRL's synchronous call works from a
 script and from a notebook (whose loop is already running). Close the rollout (``close()`` or ``with``) to
@@ -49,22 +49,18 @@ from hopgym.agents.rollout.config import RolloutConfig
 from hopgym.agents.rollout.engine import collect_episodes
 from hopgym.agents.rollout.trajectory import Trajectory
 from hopgym.envs.pool import EnvPool, EnvSource
-from hopgym.errors import ConfigError, HopgymError
+from hopgym.errors import ConfigError, EpisodesFailed
 from hopgym.trainers.trl.config import TRLRolloutConfig
 from hopgym.trainers.trl.dataset import PromptIndex, task_prompts
 from hopgym.trainers.trl.reward import REWARD_FIELD
 
-__all__ = ["HopgymRollout", "RolloutTiming", "TRLRolloutError", "trajectory_fields"]
+__all__ = ["EpisodesFailed", "HopgymRollout", "RolloutTiming", "trajectory_fields"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 PolicyFactory = Callable[[Any], Policy]
-
-
-class TRLRolloutError(HopgymError):
-    """Episodes kept failing after the rollout's re-runs (an infrastructure problem, never a 0 reward)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +75,7 @@ class RolloutTiming:
 def trajectory_fields(traj: Trajectory) -> dict[str, Any]:
     """One row of TRL's rollout output from a finished token-level episode (see the module docstring)."""
     if traj.failed or traj.reward is None:
-        raise TRLRolloutError(
+        raise EpisodesFailed(
             f"episode {traj.key} failed ({traj.error}); failed episodes are never trained on"
         )
     if (
@@ -325,7 +321,7 @@ class HopgymRollout:
                 errors,
             )
         if pending:
-            raise TRLRolloutError(
+            raise EpisodesFailed(
                 f"{len(pending)} task(s) still had failed episodes after {self.config.max_episode_retries} "
                 f"re-run(s): {'; '.join(errors)[:500]}; check the retriever/policy backend, or raise "
                 "TRLRolloutConfig.max_episode_retries"

@@ -20,10 +20,10 @@ from hopgym.envs.core import AsyncSearchQAEnv
 from hopgym.errors import ConfigError, RetrieverUnavailable
 from hopgym.retrievers.bm25.simple import InMemoryBM25Retriever
 from hopgym.trainers.trl import (
+    EpisodesFailed,
     HopgymRollout,
     PromptIndex,
     TRLRolloutConfig,
-    TRLRolloutError,
     hopgym_reward,
     tasks_dataset,
 )
@@ -107,7 +107,7 @@ def test_episodes_that_keep_failing_raise(env: AsyncSearchQAEnv, trainer: Any) -
     factory, calls = _flaky_factory(env, fails=set(range(2, 100)))
     with (
         HopgymRollout(factory, CONFIG) as rollout,
-        pytest.raises(TRLRolloutError, match="RetrieverUnavailable"),
+        pytest.raises(EpisodesFailed, match="RetrieverUnavailable"),
     ):
         rollout([env.protocol.prompt(env.tasks[0])] * 2, trainer)
     assert len(calls) == 1 + 2 * (CONFIG.max_episode_retries + 1)
