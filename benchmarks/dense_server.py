@@ -22,6 +22,14 @@ and the figures are medians over rounds with the hopgym / Search-R1 throughput r
 ``--search-r1-python`` runs the Search-R1 server with another interpreter (a venv holding its
 dependencies: torch, transformers, faiss, datasets, fastapi, uvicorn); by default this one.
 This is a script, not a test: figures depend on the machine and its load.
+
+Figures (2026-12-03, 2 cores shared with other work, load average 9-17; an index of the first 600 HotpotQA
+passages, since encoding the whole sample took too long on the loaded machine; Search-R1 at a14dc3a; both
+servers on this venv's torch 2.13 / transformers 5.19 / faiss 1.15.1; same top-3 ids on 50/50 questions).
+One client: hopgym/Search-R1 5.22x median over 6 rounds (16.2, 1.56, 8.88, 0.96, 17.4, 1.44; 22.3 vs 8.1
+q/s, p50 44 vs 173 ms) and 8.54x over 4 rounds in an earlier run (17.6, 1.24, 15.8, 0.92): Search-R1 is fast right after its 16-client setting and slow after idling, which
+the alternating order shows as the two groups. 16 clients: 0.95x (0.82-1.05) and 1.66x. Before the encoder
+thread ran torch with one thread, the same comparison gave 0.52x at 1 client and 0.19x at 16.
 """
 
 from __future__ import annotations
