@@ -4,6 +4,25 @@ The model directory loads with ``AutoTokenizer``/``AutoModelForCausalLM.from_pre
 ChatML template, protocol tags as whole tokens; built by :func:`hopgym.testing.tiny_model.build_tiny_model`
 from the warm-up worlds' text). A directory holding ``warmup.json`` with the same model key is reused as is,
 so the README quickstart and CI pay for the warm-up once.
+
+Measured on this machine (2 cores shared with other jobs, load average 7-15 throughout, 2026-12-03; one torch
+thread per process; noise defaults: wrong_entity 0.1, early_answer 0.5, wrong_copy 0.1, so the agent's own
+traces succeed 24% of the time). Held-out: 30 tasks per hop count, worlds 2001 (2-hop) / 2002 (3-hop):
+
+- hidden 128, 2 layers (1.2M params), batch 16, lr 3e-3, 200 steps, agent tokens only: masked loss 6.3 -> 3.1,
+  SFT 930 s. Greedy 2-hop success 0, pass@4 0, invalid actions 12.5%. It writes the tag format, but the
+  query names the outer relation's keyword and a made-up name: nothing is copied.
+- the same with ``observation_weight=0.5``: success 0, invalid 0%; still no copying.
+- hidden 64, 2 layers (197k params), batch 8, lr 3e-3, ``observation_weight=0.5``, stopped by the 24-minute
+  budget after 2,158 steps (the defaults): loss 6.9 -> 1.57. Greedy and sampled success 0, pass@8 0 (2- and
+  3-hop), invalid actions 11% (2-hop), 1.1 searches per episode. It now picks the right keyword for the
+  first hop (born, founded, banks, headquartered, married) and copies short names out of the question
+  (``Tedan Industries``, ``Tremnu``) but garbles long ones, and has not learned to copy names out of the
+  observation: the loss was still falling (2.1 at step 1,000, 1.5 at 2,000), so more steps are needed.
+- hidden 128, 2 layers, batch 8: 1,077 steps in the same 24 minutes, loss 1.64 (not evaluated).
+
+So the ``<= 90 s`` aim is far off on this loaded CPU: learning to copy unseen names from scratch takes
+thousands of SFT steps here (about 0.7 s each for the 197k-parameter model at this load).
 """
 
 from __future__ import annotations

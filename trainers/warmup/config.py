@@ -68,22 +68,22 @@ class WarmupConfig:
 
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     vocab_size: int = 1024
-    hidden_size: int = 128
-    layers: int = 4
+    hidden_size: int = 64
+    layers: int = 2
     heads: int = 4
     max_positions: int = 1024
     num_worlds: int = 12
     world_seed_start: int = 1
     questions_per_world: int = 400
     hops: tuple[int, ...] = (2, 3)
-    steps: int = 300
-    batch_size: int = 16
-    lr: float = 2e-3
-    observation_weight: float = 0.0
-    max_minutes: float = 0.0
+    steps: int = 4000
+    batch_size: int = 8
+    lr: float = 3e-3
+    observation_weight: float = 0.5
+    max_minutes: float = 24.0
     seed: int = 0
     eval_world_seed: int = 2001
-    eval_tasks: int = 50
+    eval_tasks: int = 30
     eval_samples: int = 8
     threads: int = 1
 
@@ -139,6 +139,8 @@ class WarmupConfig:
             raise ConfigError(
                 f"{owner}.max_minutes={self.max_minutes!r}: use 0 (no limit) or a positive number"
             )
+        for name in ("lr", "observation_weight", "max_minutes"):  # 24 and 24.0 must hash alike
+            object.__setattr__(self, name, float(getattr(self, name)))
         if isinstance(self.eval_tasks, bool) or not isinstance(self.eval_tasks, int) or self.eval_tasks < 0:
             raise ConfigError(f"{owner}.eval_tasks={self.eval_tasks!r}: use an integer >= 0 (0 skips it)")
 
