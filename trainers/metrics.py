@@ -12,7 +12,7 @@ from typing import Any
 
 from hopgym.agents.rollout.trajectory import Trajectory
 
-__all__ = ["MetricsLog", "episode_metrics", "episode_success", "read_metrics"]
+__all__ = ["MetricsLog", "answer_metrics", "episode_metrics", "episode_success", "read_metrics"]
 
 
 def episode_success(traj: Trajectory) -> bool:
@@ -42,6 +42,23 @@ def episode_metrics(trajectories: Sequence[Trajectory], prefix: str = "") -> dic
         f"{prefix}answered_rate": sum(t.termination == "answered" for t in done) / len(done),
         f"{prefix}response_tokens": sum(t.generated_tokens for t in done) / len(done),
         f"{prefix}episode_tokens": sum(len(t.token_ids or ()) for t in done) / len(done),
+    }
+
+
+def answer_metrics(
+    trajectories: Sequence[Trajectory], golds: Mapping[str, Sequence[str]]
+) -> dict[str, float]:
+    """EM, F1, sub-EM and cover-EM of the extracted answers against each task's golden answers (best match),
+    the rules ``hopgym eval`` reports (one implementation: :mod:`hopgym.envs.rewards.qa`); no answer scores 0."""
+    from hopgym.envs.rewards.qa import cover_em_score, em_score, f1_score, sub_em_score
+
+    done = [t for t in trajectories if not t.failed]
+    if not done:
+        return {}
+    rules = {"em": em_score, "f1": f1_score, "sub_em": sub_em_score, "cover_em": cover_em_score}
+    return {
+        name: sum(rule(t.answer, golds[t.task_id]) if t.answer is not None else 0.0 for t in done) / len(done)
+        for name, rule in rules.items()
     }
 
 

@@ -152,7 +152,7 @@ class Trainer:
             load_checkpoint,
             save_checkpoint,
         )
-        from hopgym.trainers.metrics import MetricsLog, episode_metrics, finite
+        from hopgym.trainers.metrics import MetricsLog, answer_metrics, episode_metrics, finite
         from hopgym.trainers.rollouts import derive_seed, play_groups
         from hopgym.trainers.update import batch_log_probs, update_policy
 
@@ -242,6 +242,10 @@ class Trainer:
 
         eval_pools = {s.name: EnvPool(s.id, env_kwargs=dict(s.kwargs)) for s in cfg.eval.sets}
         eval_tasks = {s.name: (await eval_pools[s.name].task_ids())[: s.num_tasks] for s in cfg.eval.sets}
+        eval_golds: dict[str, dict[str, tuple[str, ...]]] = {}
+        for name, pool in eval_pools.items():
+            async with pool.env() as env:
+                eval_golds[name] = {t.id: tuple(t.golden_answers) for t in env.tasks}
         task_ids = await train_pool(0).task_ids()
         if cfg.env.max_tasks:
             task_ids = task_ids[: cfg.env.max_tasks]
@@ -283,7 +287,8 @@ class Trainer:
                     retries=cfg.rollout.max_episode_retries,
                     store=store,
                 )
-                for key, value in episode_metrics(trajectories).items():
+                figures = {**episode_metrics(trajectories), **answer_metrics(trajectories, eval_golds[name])}
+                for key, value in figures.items():
                     results[f"eval/{name}/{key}"] = value
             record = {
                 "kind": "eval",

@@ -85,6 +85,8 @@ def test_training_changes_parameters_and_logs_metrics(tiny: Path, tmp_path: Path
     evals = [r for r in records if r["kind"] == "eval"]
     assert [r["step"] for r in train] == [1, 2, 3]
     assert [r["step"] for r in evals] == [0, 3]
+    for key in ("success_rate", "em", "f1", "sub_em", "cover_em", "mean_searches", "invalid_action_rate"):
+        assert 0.0 <= evals[0][f"eval/2hop/{key}"] <= (1.0 if key != "mean_searches" else 10.0), key
     for record in train:
         for key in ("reward_mean", "reward_std", "success_rate", "mean_searches", "invalid_action_rate",
                     "response_tokens", "episode_tokens", "entropy", "clip_fraction", "grad_norm", "lr",
