@@ -152,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], help="extra SECTION.FIELD=VALUE override")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/learning"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/learning"))
+    parser.add_argument(
+        "--model", type=Path, help="start every run from this model directory instead of the preset's warm-up"
+    )
     parser.add_argument("--report-only", action="store_true", help="only re-read existing run directories")
     args = parser.parse_args(argv)
     names = [n for n in args.runs.split(",") if n]
@@ -159,7 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown runs {unknown}; choose from {list(RUNS)}")
     args.runs_dir.mkdir(parents=True, exist_ok=True)
-    if not args.report_only:
+    if args.model is not None:
+        args.set = [f"model.path={args.model.resolve()}", "model.warmup=", *args.set]
+    if not args.report_only and args.model is None:
         # Build the warm-up model once (cached by its config), before the runs race to build it.
         from hopgym.trainers.config import train_config_from_dict
         from hopgym.trainers.presets import preset_dict, run_warmup
@@ -174,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{time.perf_counter() - started:.0f} s): {json.dumps(info.get('held_out'))}",
             flush=True,
         )
+
+    if not args.report_only:
         with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
             list(pool.map(lambda n: _train(n, args.runs_dir, args.minutes, args.steps, args.set), names))
     results = {n: _series(args.runs_dir / n) for n in names}
