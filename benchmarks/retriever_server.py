@@ -18,6 +18,9 @@ runs, two separate runs): batching on, this server over that one 3.13x and 2.61x
 2.22x at 64, 4.32x and 2.33x at 1; 4,982 vs 1,720 q/s at 16 and 4,466 vs 1,330 at 64 in the calmer run.
 Per-run ratios spread widely (0.59-6.07) with the load; server CPU per request is steadier: 148-150 vs
 405-454 µs at 16 clients, 121-137 vs 407-408 µs at 64 (mean batches 10 and 29-33 against 5 and 16).
+Without ``--uvloop`` (both servers and the client on asyncio; 2 runs): 1.78x at 16 clients (3,008 vs 1,701
+q/s; 159 vs 434 µs of server CPU per request) and 2.37x at 64 (3,575 vs 1,513; 160 vs 441 µs); there the
+load generator's own CPU, on the same two cores, caps what the faster server can show.
 """
 
 from __future__ import annotations
