@@ -346,3 +346,23 @@ async def test_an_unexpected_failure_is_still_a_json_500() -> None:
     async with running_server(create_app(NaNScores())) as url, httpx.AsyncClient(base_url=url) as http:
         response = await http.post("/retrieve", json={"queries": ["film"], "return_scores": True})
         await expect_error(response, 500, "cannot be written as JSON")
+
+
+async def test_request_deadlines_are_forgotten_when_requests_end() -> None:
+    # One periodic check cancels requests past timeout_s; finished, timed-out and abandoned requests must
+    # all leave its registry, or it would grow with every request and keep its timer running.
+    app = create_app(Failing(RetrieverError("x"), delay_s=5.0), ServerConfig(timeout_s=0.2))
+    async with running_server(app) as url, httpx.AsyncClient(base_url=url) as http:
+        await expect_error(await http.post("/retrieve", json={"queries": ["film"]}), 504, "within 0.2 s")
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        _, writer = await asyncio.open_connection(host, int(port))
+        body = b'{"queries": ["film"]}'
+        writer.write(
+            b"POST /retrieve HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await asyncio.sleep(0.05)
+        writer.close()  # the client leaves while its search runs
+        await asyncio.sleep(0.4)
+        deadlines = app._deadlines
+        assert deadlines is not None and not deadlines._running and not deadlines._expired
+        assert (await http.get("/health")).status_code == 200
