@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hopgym.agents.rollout.trajectory import Trajectory
+from hopgym.benchmarks.metrics.retrieval import episode_retrieval_summary
 from hopgym.benchmarks.reports.episodes import METRICS, Episode, score_episode
 from hopgym.benchmarks.reports.tables import GROUPINGS, accuracy_by, summarize
 from hopgym.types import Task
@@ -52,6 +53,8 @@ def build_summary(
     when every one of them finished without failing. ``by`` holds the same metrics per dataset (episodes
     without a ``data_source`` count under ``dataset``), per hop count and per question type, when known.
     ``judge`` (when the judge ran) maps (task id, sample) to its verdict score, averaged as ``metrics.judge``.
+    ``retrieval``: recall of the tasks' ``supporting_passage_ids`` over each episode's searches
+    (:func:`~hopgym.benchmarks.metrics.retrieval.episode_retrieval_summary`); empty when no task names them.
     """
     trajs = list(trajectories)
     episodes = [score_episode(t, tasks.get(t.task_id), default_dataset=dataset) for t in trajs]
@@ -73,6 +76,15 @@ def build_summary(
         order = [row.label for row in accuracy_by(episodes, GROUPINGS[grouping])]
         by[grouping] = {label: by[grouping][label] for label in order}
     finished = sum(not e.failed for e in episodes)
+    # Recall of the tasks' supporting passages over each finished episode's searches, when tasks name them.
+    retrieval = episode_retrieval_summary(
+        (
+            [list(turn.passage_ids) for turn in t.turns if turn.action_kind == "search"],
+            _supporting(tasks.get(t.task_id)),
+        )
+        for t in trajs
+        if not t.failed
+    )
     return {
         "metrics": head["metrics"],
         "episodes": len(episodes),
@@ -86,8 +98,14 @@ def build_summary(
         "errors": _error_kinds(trajs),
         "tokens": {"prompt": int(tokens.get("prompt", 0)), "completion": int(tokens.get("completion", 0))},
         "wall_s": wall_s,
+        "retrieval": retrieval,
         "by": by,
     }
+
+
+def _supporting(task: Task | None) -> list[str]:
+    ids = task.metadata.get("supporting_passage_ids") if task is not None else None
+    return [str(i) for i in ids] if isinstance(ids, list) else []
 
 
 def _error_kinds(trajs: Sequence[Trajectory]) -> dict[str, int]:

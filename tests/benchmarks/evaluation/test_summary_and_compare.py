@@ -134,3 +134,41 @@ def test_config_json_has_no_api_key_and_resume_checks_result_settings(tmp_path: 
     check_resume(data, {**data, "limit": 50, "concurrency": 8}, tmp_path)  # more tasks: a longer run
     with pytest.raises(ConfigError, match="model: 'm' there, 'other' now"):
         check_resume(data, {**data, "model": "other"}, tmp_path)
+
+
+def test_summary_reports_recall_of_supporting_passages_when_tasks_name_them() -> None:
+    import dataclasses
+
+    tasks = {
+        "s": Task(
+            id="s", question="q", golden_answers=("A",), metadata={"supporting_passage_ids": ["p1", "p2"]}
+        ),
+        "t": Task(id="t", question="q", golden_answers=("B",), metadata={"supporting_passage_ids": ["p3"]}),
+    }
+    search = Turn(text="<search> q </search>", finish_reason="stop", observation="o", action_kind="search")
+    first = _answered("s", "A", 1.0, searches=0)
+    first = dataclasses.replace(
+        first,
+        turns=(
+            dataclasses.replace(search, passage_ids=("p1", "p9")),
+            dataclasses.replace(search, passage_ids=("p2",)),
+            *first.turns,
+        ),
+    )
+    second = dataclasses.replace(_answered("t", "B", 1.0, searches=0), task_id="t")  # never searched
+    failed = Trajectory("t", 1, "t", "failed", error="PolicyUnavailable: down")
+    summary = build_summary(
+        [first, second, failed], tasks, reward_name="em", dataset="d", planned=3, wall_s=0.0, tokens={}
+    )
+    assert summary["retrieval"] == {
+        "episodes_with_supporting": 2.0,
+        "supporting_recall": 0.5,  # (2/2 + 0/1) / 2
+        "first_search_recall": 0.25,  # (1/2 + 0) / 2
+        "all_supporting_found": 0.5,
+    }
+    assert (
+        build_summary([second], TASKS, reward_name="em", dataset="d", planned=1, wall_s=0.0, tokens={})[
+            "retrieval"
+        ]
+        == {}
+    )
