@@ -76,11 +76,11 @@ class WarmupConfig:
     world_seed_start: int = 1
     questions_per_world: int = 400
     hops: tuple[int, ...] = (2, 3)
-    steps: int = 4000
+    steps: int = 6000
     batch_size: int = 8
     lr: float = 3e-3
     observation_weight: float = 0.5
-    max_minutes: float = 24.0
+    max_minutes: float = 0.0
     seed: int = 0
     eval_world_seed: int = 2001
     eval_tasks: int = 30
