@@ -20,13 +20,13 @@ from hopgym.lazy import lazy_exports
 if TYPE_CHECKING:
     from hopgym.trainers.openrlhf.config import CONFIG_ENV, AgentConfig, load_agent_config, write_agent_config
     from hopgym.trainers.openrlhf.data import OpenRLHFData, prepare_openrlhf_data
-    from hopgym.trainers.openrlhf.executor import EpisodeFailed, HopgymEpisodes, episode_output
+    from hopgym.trainers.openrlhf.executor import EpisodesFailed, HopgymEpisodes, episode_output
     from hopgym.trainers.openrlhf.launch import OpenRLHFLaunch, agent_file, openrlhf_command, openrlhf_flags
 
 __all__ = [
     "CONFIG_ENV",
     "AgentConfig",
-    "EpisodeFailed",
+    "EpisodesFailed",
     "HopgymEpisodes",
     "OpenRLHFData",
     "OpenRLHFLaunch",
@@ -46,7 +46,7 @@ _LAZY = {
     "write_agent_config": ".config",
     "OpenRLHFData": ".data",
     "prepare_openrlhf_data": ".data",
-    "EpisodeFailed": ".executor",
+    "EpisodesFailed": ".executor",
     "HopgymEpisodes": ".executor",
     "episode_output": ".executor",
     "OpenRLHFLaunch": ".launch",

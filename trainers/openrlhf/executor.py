@@ -25,17 +25,13 @@ from hopgym.agents.policy import SamplingParams
 from hopgym.agents.rollout.episode import run_episode
 from hopgym.agents.rollout.trajectory import Trajectory
 from hopgym.envs.pool import EnvPool
-from hopgym.errors import ConfigError, HopgymError
+from hopgym.errors import ConfigError, EpisodesFailed
 from hopgym.trainers.openrlhf.config import AgentConfig, load_agent_config
 from hopgym.trainers.openrlhf.data import decode_label
 
-__all__ = ["EpisodeFailed", "HopgymEpisodes", "episode_output", "hopgym_sampling"]
+__all__ = ["EpisodesFailed", "HopgymEpisodes", "episode_output", "hopgym_sampling"]
 
 logger = logging.getLogger(__name__)
-
-
-class EpisodeFailed(HopgymError):
-    """An episode failed on every try (retriever or engine down): the rollout stops instead of scoring 0."""
 
 
 def hopgym_sampling(sampling_params: Any, max_tokens: int) -> SamplingParams:
@@ -146,7 +142,7 @@ class HopgymEpisodes:
         return self._pool
 
     async def play(self, task_id: str, sampling: SamplingParams, max_length: int, policy: Any) -> Trajectory:
-        """One finished episode of ``task_id`` (failed tries are played again, then raise EpisodeFailed)."""
+        """One finished episode of ``task_id`` (failed tries are played again, then raise EpisodesFailed)."""
         tries = self.config.max_episode_retries + 1
         traj: Trajectory | None = None
         for attempt in range(tries):
@@ -166,7 +162,7 @@ class HopgymEpisodes:
                 return traj
             logger.warning("episode of %s failed (try %d of %d): %s", task_id, attempt + 1, tries, traj.error)
         assert traj is not None
-        raise EpisodeFailed(
+        raise EpisodesFailed(
             f"the episode of task {task_id!r} failed {tries} times, last with {traj.error}; a failed episode is "
             "not trained on (fix the retriever/engine, or raise max_episode_retries in the agent config)"
         )
