@@ -162,7 +162,8 @@ class Trainer:
             torch.set_num_threads(cfg.model.torch_threads)
         if not self._resuming:
             self._write_config()
-        start_path = self._starting_model()
+        # The warm-up plays its own episodes (its own event loop): build it off this loop.
+        start_path = await asyncio.to_thread(self._starting_model)
         checkpoint = latest_checkpoint(self.run_dir / "checkpoints") if self._resuming else None
         model_path = str(checkpoint / "model") if checkpoint is not None else start_path
 

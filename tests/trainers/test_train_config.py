@@ -64,6 +64,9 @@ def test_preset_composes_with_overrides() -> None:
     assert config.algorithm.estimator == "reinforce"
     assert config.run.steps == 5
     assert {s.name for s in config.eval.sets} == {"2hop", "3hop"}
+    quick = load_config(preset="hopworld-tiny-quick")
+    assert quick.model.warmup == "hopworld-tiny" and quick.run.max_minutes > 0
+    assert quick.model.warmup_options["steps"] < 1000
 
 
 @pytest.mark.parametrize(
