@@ -166,6 +166,12 @@ class RolloutSettings:
         "then a separate copy (transformers) or engine (vllm) that gets the weights after each update",
         False,
     )
+    ray_address: str = _help(
+        "play the training rollouts on Ray episode workers: a cluster address ('auto', 'ray://HEAD:10001') or "
+        "'local' (a local cluster); each step ships the current weights to the workers. Empty: in this process",
+        "",
+    )
+    ray_workers: int = _help("Ray episode workers per step (with rollout.ray_address)", 2)
     reward_schedule: tuple[RewardStage, ...] = _help(
         "switch the env's reward by step: a list of {start_step, reward}, e.g. R1-Searcher's "
         "[{start_step = 0, reward = 'r1_searcher_stage1'}, {start_step = 100, reward = 'r1_searcher'}]",
@@ -188,6 +194,12 @@ class RolloutSettings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"rollout.{name}={getattr(self, name)}: use a positive integer")
+        if self.ray_workers < 1:
+            raise ConfigError(f"rollout.ray_workers={self.ray_workers}: use at least one worker")
+        if self.ray_address and self.pipelined:
+            raise ConfigError(
+                "rollout.ray_address with rollout.pipelined=true is not supported: drop one of them"
+            )
         if self.max_episode_retries < 0:
             raise ConfigError(f"rollout.max_episode_retries={self.max_episode_retries}: use 0 or more")
         if self.temperature <= 0:

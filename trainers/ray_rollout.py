@@ -25,7 +25,7 @@ from hopgym.agents.rollout.config import RolloutConfig
 from hopgym.agents.rollout.trajectory import Trajectory
 from hopgym.errors import ConfigError, require
 
-__all__ = ["RayRolloutConfig", "run_episodes_on_ray"]
+__all__ = ["RayRolloutConfig", "run_episodes_on_ray", "transformers_policy_from_state"]
 
 logger = logging.getLogger(__name__)
 
@@ -141,3 +141,23 @@ def run_episodes_on_ray(
 async def arun_episodes_on_ray(*args: Any, **kwargs: Any) -> list[Trajectory]:
     """:func:`run_episodes_on_ray` from a coroutine (the blocking Ray calls run on a thread)."""
     return await asyncio.to_thread(run_episodes_on_ray, *args, **kwargs)
+
+
+def transformers_policy_from_state(
+    model_dir: str, state: Mapping[str, Any], torch_threads: int = 1
+) -> Policy:
+    """A worker's policy for the built-in trainer: the model of ``model_dir`` (architecture, tokenizer) with
+    the trainer's current weights ``state`` (a ``state_dict``), sampled with ``TransformersPolicy``."""
+    torch: Any = require("torch", extra="train", purpose="Ray episode workers")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hopgym.agents.transformers_policy import TransformersPolicy
+
+    torch.set_num_threads(torch_threads)
+    loader: Any = AutoModelForCausalLM
+    model = loader.from_pretrained(model_dir, dtype=torch.float32)
+    model.load_state_dict(dict(state))
+    tokenizer: Any = AutoTokenizer
+    return TransformersPolicy.from_model(
+        model.eval(), tokenizer.from_pretrained(model_dir), max_batch_size=256
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from hopgym.agents.policy import Policy, SamplingParams
@@ -41,11 +41,13 @@ async def play_groups(
     concurrency: int,
     retries: int,
     store: Path | None = None,
+    runner: Callable[[list[str], RolloutConfig], Awaitable[list[Trajectory]]] | None = None,
 ) -> list[Trajectory]:
     """``samples`` episodes of each task, in group order (task order, then sample index).
 
     A group with a failed episode is played again as a whole (same seeds: the failure was the
-    infrastructure's, not the sample's), at most ``retries`` times.
+    infrastructure's, not the sample's), at most ``retries`` times. ``runner`` plays a list of tasks
+    elsewhere (e.g. on Ray workers); default: this process's episode engine on ``pool``.
     """
     config = RolloutConfig(
         concurrency=concurrency,
@@ -57,10 +59,13 @@ async def play_groups(
     pending = list(dict.fromkeys(task_ids))
     errors: list[str] = []
     for attempt in range(retries + 1):
-        result = await collect_episodes(pool, policy, pending, config, store=store)
-        failed_tasks = {t.task_id for t in result.trajectories if t.failed}
-        errors = sorted({t.error or "" for t in result.trajectories if t.failed})
-        for traj in result.trajectories:
+        if runner is not None:
+            played = await runner(pending, config)
+        else:
+            played = (await collect_episodes(pool, policy, pending, config, store=store)).trajectories
+        failed_tasks = {t.task_id for t in played if t.failed}
+        errors = sorted({t.error or "" for t in played if t.failed})
+        for traj in played:
             if traj.task_id not in failed_tasks:
                 done[traj.key] = traj
         pending = [t for t in pending if t in failed_tasks]

@@ -22,7 +22,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -321,6 +321,46 @@ class Trainer:
 
         n = cfg.rollout.samples_per_prompt
 
+        ray_started = False
+        if cfg.rollout.ray_address:
+            ray: Any = require("ray", extra="ray", purpose="rollout.ray_address")
+            if not ray.is_initialized():
+                local = cfg.rollout.ray_address == "local"
+                ray.init(
+                    address=None if local else cfg.rollout.ray_address,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                )
+                ray_started = True
+
+        def ray_runner(step: int) -> Callable[[list[str], Any], Awaitable[list[Any]]]:
+            """Play tasks on Ray workers with this step's weights (shipped with the policy factory)."""
+            from functools import partial
+
+            from hopgym.trainers.ray_rollout import (
+                RayRolloutConfig,
+                run_episodes_on_ray,
+                transformers_policy_from_state,
+            )
+
+            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            factory = partial(transformers_policy_from_state, start_path, state, cfg.model.torch_threads or 1)
+            reward = [stage.reward for stage in stages if step - 1 >= stage.start_step]
+            kwargs = {**dict(cfg.env.kwargs), **({"reward": reward[-1]} if reward else {})}
+
+            async def run(task_ids: list[str], rollout_config: Any) -> list[Any]:
+                return await asyncio.to_thread(
+                    run_episodes_on_ray,
+                    task_ids,
+                    env=cfg.env.id,
+                    env_kwargs=kwargs,
+                    policy_factory=factory,
+                    rollout=rollout_config,
+                    ray_config=RayRolloutConfig(address="auto", num_workers=cfg.rollout.ray_workers),
+                )
+
+            return run
+
         async def rollout(step: int) -> _StepRollout:
             """The episodes of ``step`` with the sampler's current weights."""
             t0 = time.monotonic()
@@ -338,6 +378,7 @@ class Trainer:
                 train_pool(step - 1),
                 policy,
                 tasks,
+                runner=ray_runner(step) if cfg.rollout.ray_address else None,
                 samples=n,
                 sampling=sampling,
                 max_episode_tokens=cfg.rollout.max_episode_tokens,
@@ -477,6 +518,8 @@ class Trainer:
         finally:
             metrics.close()
             await policy.aclose()
+            if ray_started:
+                ray.shutdown()
             for pool in [*pools.values(), *eval_pools.values()]:
                 await pool.aclose()
 

@@ -300,3 +300,52 @@ def test_skipping_the_old_log_prob_pass_gives_the_same_update(tiny: Path) -> Non
             OptimConfig(mini_batches=2, micro_batch_size=2),
             old_log_probs=None,
         )
+
+
+@pytest.mark.slow
+def test_rollouts_on_ray_workers_train_the_model(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rollout.ray_address=local: each step's episodes are played by Ray actors (a local 2-CPU cluster) with
+    the step's weights shipped to them; the trainer learns from them as from local rollouts."""
+    pytest.importorskip("ray")
+    from hopgym.trainers.config import load_config
+    from hopgym.trainers.metrics import read_metrics
+    from hopgym.trainers.trainer import Trainer
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    # The workers score with a built-in reward (a test-registered one does not exist in their processes).
+    overrides = _overrides(
+        tiny,
+        **{
+            "rollout.ray_address": "local",
+            "env.kwargs": "{num_entities = 60, num_questions = 12, reward = 'research'}",
+            "algorithm.estimator": "reinforce",
+            "run.steps": "2",
+            "eval.sets": "[]",
+        },
+    )
+    result = Trainer(load_config(overrides=overrides), tmp_path / "run").train()
+    assert result.steps == 2
+    train = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if r["kind"] == "train"]
+    assert [r["step"] for r in train] == [1, 2] and all(r["episodes"] == 8 for r in train)
+    assert all(math.isfinite(r["grad_norm"]) and r["response_tokens"] > 0 for r in train)
+
+
+def test_a_ray_worker_policy_samples_with_the_shipped_weights(tiny: Path) -> None:
+    """The worker-side factory loads the trainer's state_dict, not the directory's weights."""
+    from transformers import AutoModelForCausalLM
+
+    from hopgym.trainers.ray_rollout import transformers_policy_from_state
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    policy = transformers_policy_from_state(str(tiny), state)
+    shipped = dict(policy.model.named_parameters())  # type: ignore[attr-defined]
+    for name, value in model.named_parameters():
+        assert torch.equal(shipped[name], value)
+    original = dict(AutoModelForCausalLM.from_pretrained(str(tiny)).named_parameters())
+    assert any(not torch.equal(original[k], shipped[k]) for k in original)
