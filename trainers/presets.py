@@ -10,6 +10,20 @@ from hopgym.errors import ConfigError
 
 __all__ = ["PRESETS", "preset_dict", "run_warmup"]
 
+
+def _held_out(num_tasks: int) -> list[dict[str, Any]]:
+    """The held-out eval sets: 2-hop and 3-hop questions of two worlds no run trains on."""
+    return [
+        {
+            "name": f"{hops}hop",
+            "id": f"hopgym/HopWorld-{hops}hop-v0",
+            "kwargs": {"world_seed": seed},
+            "num_tasks": num_tasks,
+        }
+        for hops, seed in ((2, 2001), (3, 2002))
+    ]
+
+
 # hopworld-tiny: a from-scratch policy warmed up on a noisy scripted agent's traces (worlds with seeds
 # below 1000), trained with RL on a world it never saw (seed 1000), evaluated on two more (2001, 2002).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -29,24 +43,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "algorithm": {"estimator": "group_norm"},
         "optim": {"lr": 3e-4, "micro_batch_size": 32, "grad_clip": 1.0},
         "run": {"steps": 60, "checkpoint_every": 10, "keep_checkpoints": 2},
-        "eval": {
-            "every": 10,
-            "max_tokens": 48,
-            "sets": [
-                {
-                    "name": "2hop",
-                    "id": "hopgym/HopWorld-2hop-v0",
-                    "kwargs": {"world_seed": 2001},
-                    "num_tasks": 100,
-                },
-                {
-                    "name": "3hop",
-                    "id": "hopgym/HopWorld-3hop-v0",
-                    "kwargs": {"world_seed": 2002},
-                    "num_tasks": 100,
-                },
-            ],
-        },
+        "eval": {"every": 10, "max_tokens": 48, "sets": _held_out(100)},
     },
 }
 
@@ -62,24 +59,7 @@ PRESETS["hopworld-tiny-quick"] = {
     },
     "rollout": {**PRESETS["hopworld-tiny"]["rollout"], "prompts_per_step": 8},
     "run": {"steps": 8, "max_minutes": 2.5, "checkpoint_every": 4, "keep_checkpoints": 1},
-    "eval": {
-        "every": 4,
-        "max_tokens": 48,
-        "sets": [
-            {
-                "name": "2hop",
-                "id": "hopgym/HopWorld-2hop-v0",
-                "kwargs": {"world_seed": 2001},
-                "num_tasks": 50,
-            },
-            {
-                "name": "3hop",
-                "id": "hopgym/HopWorld-3hop-v0",
-                "kwargs": {"world_seed": 2002},
-                "num_tasks": 50,
-            },
-        ],
-    },
+    "eval": {"every": 4, "max_tokens": 48, "sets": _held_out(50)},
 }
 
 
