@@ -7,6 +7,7 @@ the groups they belong to are played again, up to ``retries`` times, and then th
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -15,6 +16,7 @@ from pathlib import Path
 from hopgym.agents.policy import Policy, SamplingParams
 from hopgym.agents.rollout.config import RolloutConfig
 from hopgym.agents.rollout.engine import collect_episodes
+from hopgym.agents.rollout.store import TrajectoryStore
 from hopgym.agents.rollout.trajectory import Trajectory
 from hopgym.envs.pool import EnvPool
 from hopgym.errors import EpisodesFailed
@@ -56,6 +58,10 @@ async def play_groups(
         max_episode_tokens=max_episode_tokens,
     )
     done: dict[tuple[str, int], Trajectory] = {}
+    if store is not None:
+        # A resumed (or repeated) evaluation: the store's finished episodes are not played again, so take them
+        # from it; the engine plays only what is missing.
+        done = await asyncio.to_thread(_finished_in, store, set(task_ids))
     pending = list(dict.fromkeys(task_ids))
     errors: list[str] = []
     for attempt in range(retries + 1):
@@ -84,3 +90,9 @@ async def play_groups(
             "check the retriever/backend, or raise rollout.max_episode_retries"
         )
     return [done[(task_id, i)] for task_id in dict.fromkeys(task_ids) for i in range(samples)]
+
+
+def _finished_in(store: Path, tasks: set[str]) -> dict[tuple[str, int], Trajectory]:
+    if not store.exists():
+        return {}
+    return {k: t for k, t in TrajectoryStore(store).latest().items() if k[0] in tasks and not t.failed}
