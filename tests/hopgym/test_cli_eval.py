@@ -392,6 +392,8 @@ def test_ctrl_c_leaves_a_resumable_run(hotpot: tuple[Path, Path], bm25_index: Pa
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and (not store.exists() or len(_records(store)) < 2):
             time.sleep(0.05)
+        # Slow the server down first: on a loaded machine the run could otherwise finish before the signal.
+        reader.delay_s = 5.0
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err
