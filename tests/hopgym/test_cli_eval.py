@@ -382,7 +382,9 @@ def test_an_old_results_file_is_named_not_a_traceback(
 
 
 def test_ctrl_c_leaves_a_resumable_run(hotpot: tuple[Path, Path], bm25_index: Path, tmp_path: Path) -> None:
-    reader = HotpotReader(hotpot[0], delay_s=0.15)
+    # 1.5 s per request: the signal must land while later episodes are still waiting on the server, also
+    # when this process is slow to notice the first finished ones (a loaded CI machine).
+    reader = HotpotReader(hotpot[0], delay_s=1.5)
     out = tmp_path / "run"
     with OpenAIServer(reader) as server:
         command = [sys.executable, "-m", "hopgym", *_model_eval(hotpot[0], bm25_index, server, out)]
@@ -392,8 +394,6 @@ def test_ctrl_c_leaves_a_resumable_run(hotpot: tuple[Path, Path], bm25_index: Pa
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and (not store.exists() or len(_records(store)) < 2):
             time.sleep(0.05)
-        # Slow the server down first: on a loaded machine the run could otherwise finish before the signal.
-        reader.delay_s = 1.0
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=180)
         assert proc.returncode == 130, err
