@@ -17,21 +17,20 @@ log-probs), ``reward`` and ``scores`` (hopgym's reward), ``truncated``, and nume
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from hopgym.agents.policy import SamplingParams
+from hopgym.agents.rollout.config import RolloutConfig
 from hopgym.agents.rollout.episode import run_episode
 from hopgym.agents.rollout.trajectory import Trajectory
 from hopgym.envs.pool import EnvPool
 from hopgym.errors import ConfigError, EpisodesFailed
 from hopgym.trainers.openrlhf.config import AgentConfig, load_agent_config
 from hopgym.trainers.openrlhf.data import decode_label
+from hopgym.trainers.rollouts import play_groups
 
 __all__ = ["EpisodesFailed", "HopgymEpisodes", "episode_output", "hopgym_sampling"]
-
-logger = logging.getLogger(__name__)
 
 
 def hopgym_sampling(sampling_params: Any, max_tokens: int) -> SamplingParams:
@@ -143,29 +142,44 @@ class HopgymEpisodes:
 
     async def play(self, task_id: str, sampling: SamplingParams, max_length: int, policy: Any) -> Trajectory:
         """One finished episode of ``task_id`` (failed tries are played again, then raise EpisodesFailed)."""
-        tries = self.config.max_episode_retries + 1
-        traj: Trajectory | None = None
-        for attempt in range(tries):
-            env = await self._envs().new_env()
-            try:
-                traj = await run_episode(
-                    env,
-                    policy,
-                    task_id,
-                    sampling=sampling,
-                    max_episode_tokens=max_length,
-                    policy_name="openrlhf",
-                )
-            finally:
-                await env.aclose()
-            if not traj.failed:
-                return traj
-            logger.warning("episode of %s failed (try %d of %d): %s", task_id, attempt + 1, tries, traj.error)
-        assert traj is not None
-        raise EpisodesFailed(
-            f"the episode of task {task_id!r} failed {tries} times, last with {traj.error}; a failed episode is "
-            "not trained on (fix the retriever/engine, or raise max_episode_retries in the agent config)"
+
+        async def episodes(task_ids: list[str], config: RolloutConfig) -> list[Trajectory]:
+            # run_episode itself rather than the episode engine: the episode is recorded as the "openrlhf"
+            # policy's, and an env that cannot be built raises at once instead of becoming a failed episode.
+            played = []
+            for tid in task_ids:
+                for sample_index in range(config.samples_per_task):
+                    env = await self._envs().new_env()
+                    try:
+                        played.append(
+                            await run_episode(
+                                env,
+                                policy,
+                                tid,
+                                sample_index=sample_index,
+                                sampling=config.sampling,
+                                max_episode_tokens=config.max_episode_tokens,
+                                policy_name="openrlhf",
+                            )
+                        )
+                    finally:
+                        await env.aclose()
+            return played
+
+        (traj,) = await play_groups(
+            self._envs(),
+            policy,
+            [task_id],
+            samples=1,
+            sampling=sampling,
+            max_episode_tokens=max_length,
+            concurrency=1,
+            retries=self.config.max_episode_retries,
+            runner=episodes,
+            fix_hint="a failed episode is not trained on: fix the retriever/engine, or raise max_episode_retries "
+            "in the agent config",
         )
+        return traj
 
     async def execute(
         self,

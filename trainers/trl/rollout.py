@@ -34,8 +34,6 @@ rollout refuses ``use_vllm=True`` rather than sampling from a different model th
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import logging
 import threading
 import time
 from collections import Counter
@@ -45,18 +43,15 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from hopgym.agents.policy import Policy, SamplingParams, token_policy
-from hopgym.agents.rollout.config import RolloutConfig
-from hopgym.agents.rollout.engine import collect_episodes
 from hopgym.agents.rollout.trajectory import Trajectory
 from hopgym.envs.pool import EnvPool, EnvSource
 from hopgym.errors import ConfigError, EpisodesFailed
+from hopgym.trainers.rollouts import collect_groups, derive_seed
 from hopgym.trainers.trl.config import TRLRolloutConfig
 from hopgym.trainers.trl.dataset import PromptIndex, task_prompts
 from hopgym.trainers.trl.reward import REWARD_FIELD
 
 __all__ = ["EpisodesFailed", "HopgymRollout", "RolloutTiming", "trajectory_fields"]
-
-logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -99,11 +94,6 @@ def trajectory_fields(traj: Trajectory) -> dict[str, Any]:
         "hopgym_num_searches": traj.num_searches,
         "hopgym_termination": traj.termination,
     }
-
-
-def _seed(*parts: object) -> int:
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % (2**31 - 1)
 
 
 class _LoopThread:
@@ -219,7 +209,7 @@ class HopgymRollout:
             )
         step = int(getattr(getattr(trainer, "state", None), "global_step", 0) or 0)
         mode = "train" if getattr(getattr(trainer, "model", None), "training", True) else "eval"
-        seed = None if self.config.seed is None else _seed(self.config.seed, step, mode)
+        seed = None if self.config.seed is None else derive_seed(self.config.seed, step, mode)
         return SamplingParams(
             max_tokens=self.config.max_tokens, temperature=temperature, top_p=top_p, seed=seed
         )
@@ -278,55 +268,20 @@ class HopgymRollout:
             task_id = self._index.task_id(prompt)
             keys.append((task_id, seen[task_id]))
             seen[task_id] += 1
-        done: dict[tuple[str, int], Trajectory] = {}
-        pending = dict(seen)  # task -> samples still to play
-        played = 0
-        errors: list[str] = []
-        for attempt in range(self.config.max_episode_retries + 1):
-            by_count: dict[int, list[str]] = {}
-            for task_id, count in pending.items():
-                by_count.setdefault(count, []).append(task_id)
-            results = await asyncio.gather(
-                *(
-                    collect_episodes(
-                        self._pool,
-                        policy,
-                        task_ids,
-                        RolloutConfig(
-                            concurrency=self.config.concurrency,
-                            samples_per_task=count,
-                            sampling=sampling,
-                            max_episode_tokens=self.config.max_episode_tokens,
-                        ),
-                    )
-                    for count, task_ids in by_count.items()
-                )
-            )
-            trajectories = [t for result in results for t in result.trajectories]
-            played += len(trajectories)
-            failed = {t.task_id for t in trajectories if t.failed}
-            errors = sorted({t.error or "" for t in trajectories if t.failed})
-            for traj in trajectories:
-                if traj.task_id not in failed:
-                    done[traj.key] = traj
-            pending = {task_id: n for task_id, n in pending.items() if task_id in failed}
-            if not pending:
-                break
-            # The whole group is played again with the same seeds: the failure was the infrastructure's.
-            logger.warning(
-                "%d task(s) had failed episodes (attempt %d of %d): %s",
-                len(pending),
-                attempt + 1,
-                self.config.max_episode_retries + 1,
-                errors,
-            )
-        if pending:
-            raise EpisodesFailed(
-                f"{len(pending)} task(s) still had failed episodes after {self.config.max_episode_retries} "
-                f"re-run(s): {'; '.join(errors)[:500]}; check the retriever/policy backend, or raise "
-                "TRLRolloutConfig.max_episode_retries"
-            )
-        return [done[key] for key in keys], played
+        # Each task's group is its repeats in this batch; the groups are played (and re-played) together.
+        played = await collect_groups(
+            self._pool,
+            policy,
+            list(seen),
+            samples=seen,
+            sampling=sampling,
+            max_episode_tokens=self.config.max_episode_tokens,
+            concurrency=self.config.concurrency,
+            retries=self.config.max_episode_retries,
+            fix_hint="check the retriever/policy backend, or raise TRLRolloutConfig.max_episode_retries",
+        )
+        by_key = {traj.key: traj for traj in played.trajectories}
+        return [by_key[key] for key in keys], played.episodes
 
     # -- lifetime ------------------------------------------------------------------------------------
 
