@@ -11,13 +11,21 @@ from hopgym.errors import ConfigError
 __all__ = ["PRESETS", "preset_dict", "run_warmup"]
 
 
+#: HopWorld's name pool for the tiny policies: every stem one token (``HopWorldConfig.name_pool``); the
+#: warm-up's default (``WarmupConfig.name_pool``) is the same, and every env of a run must use it.
+NAME_POOL = 2500
+#: One passage per search (``WarmupConfig.top_k``'s default too): the query names the relation, so BM25 puts
+#: the asked fact first, and a 2-layer policy reads one sentence instead of picking it out of three.
+TOP_K = 1
+
+
 def _held_out(num_tasks: int) -> list[dict[str, Any]]:
     """The held-out eval sets: 2-hop and 3-hop questions of two worlds no run trains on."""
     return [
         {
             "name": f"{hops}hop",
             "id": f"hopgym/HopWorld-{hops}hop-v0",
-            "kwargs": {"world_seed": seed},
+            "kwargs": {"world_seed": seed, "name_pool": NAME_POOL, "top_k": TOP_K},
             "num_tasks": num_tasks,
         }
         for hops, seed in ((2, 2001), (3, 2002))
@@ -31,7 +39,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": {"warmup": "hopworld-tiny", "torch_threads": 1},
         "env": {
             "id": "hopgym/HopWorld-v0",
-            "kwargs": {"world_seed": 1000, "hops": [2, 3], "num_entities": 1500, "num_questions": 3000},
+            "kwargs": {
+                "world_seed": 1000,
+                "hops": [2, 3],
+                "num_entities": 600,
+                "num_questions": 2000,
+                "name_pool": NAME_POOL,
+                "top_k": TOP_K,
+            },
         },
         "rollout": {
             "prompts_per_step": 16,

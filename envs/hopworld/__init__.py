@@ -7,7 +7,7 @@ state the facts (plus look-alike distractors) and 2-4 hop questions, all determi
 from __future__ import annotations
 
 from hopgym.envs.hopworld.config import HopWorldConfig
-from hopgym.envs.hopworld.generate import generate_world, question_text
+from hopgym.envs.hopworld.generate import generate_world, name_pool, question_text
 from hopgym.envs.hopworld.reading import NAME_PATTERNS, fact_patterns, find_object, search_query
 from hopgym.envs.hopworld.relations import ENTITY_TYPES, RELATIONS, EntityType, Relation
 from hopgym.envs.hopworld.world import Entity, Fact, HopWorld
@@ -25,6 +25,7 @@ __all__ = [
     "fact_patterns",
     "find_object",
     "generate_world",
+    "name_pool",
     "question_text",
     "search_query",
 ]

@@ -8,7 +8,7 @@ from typing import TypeGuard
 from hopgym.envs.hopworld.relations import MAX_PARAPHRASES, MAX_QUESTION_PARAPHRASES, EntityType
 from hopgym.errors import ConfigError
 
-__all__ = ["MAX_FACTS_PER_PASSAGE", "MAX_HOPS", "MIN_ENTITIES", "MIN_HOPS", "HopWorldConfig"]
+__all__ = ["MAX_FACTS_PER_PASSAGE", "MAX_HOPS", "MIN_ENTITIES", "MIN_HOPS", "MIN_NAME_POOL", "HopWorldConfig"]
 
 MIN_HOPS = 2
 MAX_HOPS = 4
@@ -16,6 +16,8 @@ MIN_ENTITIES = 40
 #: A person has three facts, the most of any entity type, so larger values would change nothing.
 MAX_FACTS_PER_PASSAGE = 3
 MAX_DISTRACTORS = 3
+#: The smallest name pool: a world of MIN_ENTITIES entities needs about this many stems.
+MIN_NAME_POOL = 100
 #: Questions per entity beyond which questions pile up on the same starts and answers.
 MAX_QUESTIONS_PER_ENTITY = 4
 
@@ -47,6 +49,9 @@ class HopWorldConfig:
     paraphrases: int = 2
     question_paraphrases: int = 1
     facts_per_passage: int = 1
+    #: 0: every world makes fresh stems. N > 0: stems come from one fixed pool of N stems shared by every world
+    #: (see :func:`~hopgym.envs.hopworld.name_pool`); facts are still drawn afresh per world.
+    name_pool: int = 0
 
     def __post_init__(self) -> None:
         if not _is_int(self.seed) or self.seed < 0:
@@ -91,6 +96,11 @@ class HopWorldConfig:
         _check_range(
             "facts_per_passage", self.facts_per_passage, 1, MAX_FACTS_PER_PASSAGE, "facts per passage"
         )
+        if not _is_int(self.name_pool) or self.name_pool < 0 or 0 < self.name_pool < MIN_NAME_POOL:
+            raise ConfigError(
+                f"name_pool={self.name_pool!r} is invalid: use 0 (fresh stems per world) or a pool of at "
+                f"least {MIN_NAME_POOL} stems"
+            )
 
     @property
     def hop_counts(self) -> tuple[int, ...]:

@@ -12,6 +12,7 @@ most once and look-alikes miss a name token, so it ranks first (tests/agents/tes
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ from hopgym.envs.hopworld.world import Entity, Fact, HopWorld
 from hopgym.errors import ConfigError
 from hopgym.types import Passage, Task
 
-__all__ = ["generate_world", "question_text"]
+__all__ = ["generate_world", "name_pool", "question_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +47,25 @@ def _stream(config: HopWorldConfig, stage: str) -> random.Random:
     return random.Random(f"hopworld/{config.seed}/{stage}")
 
 
+@functools.lru_cache(maxsize=4)
+def name_pool(size: int) -> tuple[str, ...]:
+    """The first ``size`` stems of HopWorld's one name pool: the same list in every process and for every
+    world seed, so a tokenizer built from it holds every name a pooled world can use (``size`` >= 1)."""
+    if size < 1:
+        raise ConfigError(f"name_pool size={size!r}: use an integer >= 1")
+    from hopgym.retrievers.bm25.simple import STOPWORDS
+
+    forge = NameForge(random.Random("hopworld/name-pool"), banned=template_words() | STOPWORDS)
+    return tuple(forge.stem() for _ in range(size))
+
+
 def generate_world(config: HopWorldConfig | None = None) -> HopWorld:
     """Generate the world ``config`` describes (the default config when None)."""
     config = config or HopWorldConfig()
     from hopgym.retrievers.bm25.simple import STOPWORDS
 
-    forge = NameForge(_stream(config, "names"), banned=template_words() | STOPWORDS)
+    pool = name_pool(config.name_pool) if config.name_pool else None
+    forge = NameForge(_stream(config, "names"), banned=template_words() | STOPWORDS, pool=pool)
     real, stems = _real_entities(config, forge)
     by_type = _group(real)
     objects = _real_facts(by_type, _stream(config, "facts"))

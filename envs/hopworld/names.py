@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+from hopgym.errors import ConfigError
 
 __all__ = ["NameForge"]
 
@@ -46,12 +48,14 @@ class NameForge:
     with a word in ``banned``, so every name is a token of its own.
     """
 
-    def __init__(self, rng: random.Random, banned: frozenset[str]) -> None:
+    def __init__(self, rng: random.Random, banned: frozenset[str], pool: Sequence[str] | None = None) -> None:
         self._rng = rng
         self._banned = banned
         self._used: set[str] = set()
         # The syllables of each stem, so that a variant can change exactly one of them.
         self._syllables: dict[str, tuple[str, ...]] = {}
+        # With a pool, stems are handed out from it in an order of this forge's own (popped from the end).
+        self._pool: list[str] | None = None if pool is None else rng.sample(list(pool), len(pool))
 
     def _syllable(self) -> str:
         rng = self._rng
@@ -67,13 +71,18 @@ class NameForge:
         return stem
 
     def stem(self) -> str:
-        """A fresh stem of two or three syllables."""
+        """A fresh stem of two or three syllables (with a pool: the next unused stem of the pool)."""
+        if self._pool is not None:
+            return self._from_pool()
         return self._retry(
             lambda: self._claim(tuple(self._syllable() for _ in range(self._rng.choice((2, 2, 3)))))
         )
 
     def variant(self, stem: str) -> str:
-        """A fresh stem that differs from ``stem`` in one syllable's onset, vowel or coda."""
+        """A fresh stem that differs from ``stem`` in one syllable's onset, vowel or coda (with a pool: another
+        unused stem of the pool)."""
+        if self._pool is not None:
+            return self._from_pool()
         syllables = self._syllables[stem]
 
         def attempt() -> str | None:
@@ -83,6 +92,18 @@ class NameForge:
             return self._claim(tuple(changed))
 
         return self._retry(attempt)
+
+    def _from_pool(self) -> str:
+        assert self._pool is not None
+        while self._pool:
+            stem = self._pool.pop()
+            if stem not in self._used:
+                self._used.add(stem)
+                return stem
+        raise ConfigError(
+            "the name pool is used up: this world needs more stems than name_pool holds; raise name_pool or "
+            "lower num_entities/num_questions"
+        )
 
     def _mutate(self, syllable: str) -> str:
         rng = self._rng

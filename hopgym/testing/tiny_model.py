@@ -109,6 +109,7 @@ def build_tiny_model(
     seed: int = 0,
     corpus_texts: Iterable[str] | None = None,
     bos_token: str | None = None,
+    whole_words: Sequence[str] = (),
 ) -> Path:
     """Build (or reuse) a tiny Qwen2 model directory and return its path.
 
@@ -118,7 +119,8 @@ def build_tiny_model(
     sibling directory that is renamed into place, so concurrent builders never see half a model.
     Weights are stored in ``dtype`` (``bfloat16`` suits vLLM on CPU; transformers can upcast them exactly).
     ``bos_token`` (e.g. ``"<s>"``) adds a BOS special token that ``encode(..., add_special_tokens=True)``
-    prepends and the chat template writes first; default: none, as in Qwen2.
+    prepends and the chat template writes first; default: none, as in Qwen2. ``whole_words`` become one token
+    each (e.g. a HopWorld name pool, :func:`hopgym.envs.hopworld.name_pool`), on top of ``vocab_size``.
     """
     if vocab_size < 512:
         raise ConfigError(f"vocab_size={vocab_size}: use at least 512 (256 byte tokens plus merges and tags)")
@@ -151,6 +153,12 @@ def build_tiny_model(
     }
     if bos_token is not None:  # only when set, so that existing cached models keep their key
         params["bos_token"] = bos_token
+    words = list(dict.fromkeys(whole_words))
+    if any(not w or w.isspace() for w in words):
+        raise ConfigError("whole_words must be non-empty words")
+    if words:  # likewise only when set
+        params["whole_words"] = hashlib.sha256("\0".join(words).encode()).hexdigest()[:12]
+        params["whole_word_count"] = len(words)
     key = _cache_key(params, texts)
     target = Path(out_dir) if out_dir is not None else _default_root() / "tiny-models" / key
     marker = target / _MARKER
@@ -161,7 +169,7 @@ def build_tiny_model(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        _build(staging, params, texts if texts is not None else default_corpus_texts())
+        _build(staging, params, texts if texts is not None else default_corpus_texts(), words)
         (staging / _MARKER).write_text(json.dumps({"key": key, **params}, indent=1), encoding="utf-8")
         if _marker_matches(marker, key):  # another process finished first
             return target
@@ -186,12 +194,12 @@ def _marker_matches(marker: Path, key: str) -> bool:
         return False
 
 
-def _build(out: Path, params: dict[str, Any], texts: Sequence[str]) -> None:
+def _build(out: Path, params: dict[str, Any], texts: Sequence[str], whole_words: Sequence[str] = ()) -> None:
     require("tokenizers", extra="hf", purpose="training the tiny model's tokenizer")
     require("transformers", extra="hf", purpose="building the tiny model")
     torch = require("torch", extra="hf", purpose="building the tiny model")
     import transformers
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     # transformers' stubs are partial (untyped constructors): use the classes as Any.
     hf: Any = transformers
@@ -209,6 +217,9 @@ def _build(out: Path, params: dict[str, Any], texts: Sequence[str]) -> None:
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     tokenizer.add_tokens(list(PROTOCOL_TAGS))
+    # Added after training, so BPE spends no merges on them; single_word keeps them from matching inside
+    # longer words. The space before such a word stays a token of its own.
+    tokenizer.add_tokens([AddedToken(w, single_word=True) for w in whole_words])
     bos_kwargs: dict[str, Any] = {}
     if bos:
         bos_id = tokenizer.token_to_id(bos)

@@ -51,6 +51,8 @@ def test_type_counts_add_up() -> None:
         ({"question_paraphrases": 3}, "question_paraphrases", "from 1 to 2"),
         ({"facts_per_passage": 0}, "facts_per_passage", "from 1 to 3"),
         ({"facts_per_passage": 4}, "facts_per_passage", "from 1 to 3"),
+        ({"name_pool": -1}, "name_pool", "0 (fresh stems per world)"),
+        ({"name_pool": 99}, "name_pool", "at least 100 stems"),
     ],
 )
 def test_invalid_values_name_field_and_fix(kwargs: dict[str, object], field: str, hint: str) -> None:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from hopgym.envs.hopworld import RELATIONS, HopWorld, HopWorldConfig, generate_world
+from hopgym.envs.hopworld import RELATIONS, HopWorld, HopWorldConfig, generate_world, name_pool
 from hopgym.envs.hopworld.relations import COMPANY_SUFFIXES, RIVER_SUFFIX, template_words
+from hopgym.errors import ConfigError
 from hopgym.retrievers.base import Retriever
 from hopgym.retrievers.bm25.simple import STOPWORDS, tokenize
 
@@ -226,3 +227,50 @@ def test_changing_distractors_keeps_the_questions() -> None:
         (t.question, t.golden_answers) for t in more.tasks
     ]
     assert len(more.passages) > len(base.passages)
+
+
+def _stems(world: HopWorld) -> set[str]:
+    return {stem for e in world.entities for stem in e.name.split()[: 2 if e.type == "person" else 1]}
+
+
+def test_a_name_pool_is_fixed_and_its_prefixes_are_smaller_pools() -> None:
+    pool = name_pool(800)
+    assert len(pool) == len(set(pool)) == 800
+    assert name_pool(300) == pool[:300]
+    banned = template_words() | STOPWORDS
+    assert all(re.fullmatch(r"[A-Z][a-z]{3,}", s) and s.lower() not in banned for s in pool)
+    # The same list in a fresh process (no dependence on hash randomisation or import order).
+    code = "from hopgym.envs.hopworld import name_pool; print(','.join(name_pool(800)))"
+    env = {**os.environ, "PYTHONHASHSEED": "123"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert tuple(out.stdout.strip().split(",")) == pool
+
+
+def test_pooled_worlds_draw_every_stem_from_the_pool_and_still_differ_in_their_facts() -> None:
+    pool = set(name_pool(1500))
+    a = generate_world(HopWorldConfig(seed=1, num_entities=300, num_questions=100, name_pool=1500))
+    b = generate_world(HopWorldConfig(seed=2, num_entities=300, num_questions=100, name_pool=1500))
+    assert _stems(a) <= pool and _stems(b) <= pool
+    # Every entity still has a name of its own, real stems still belong to one real entity each.
+    assert len({e.name for e in a.entities}) == len(a.entities)
+    real = [s for e in a.entities if e.distractor_of is None for s in e.name.split()[:2] if s in pool]
+    assert len(real) == len(set(real))
+    # Look-alikes keep all but one word of their original.
+    for d in (e for e in a.entities if e.distractor_of is not None):
+        assert d.distractor_of is not None
+        pairs = zip(d.name.split(), d.distractor_of.split(), strict=True)
+        assert sum(x != y for x, y in pairs) == 1
+    # Worlds share stems but not facts: the same stem plays other parts in another world.
+    shared = _stems(a) & _stems(b)
+    assert len(shared) > 100
+    facts_a = {(f.subject, f.relation, f.object) for f in a.facts}
+    facts_b = {(f.subject, f.relation, f.object) for f in b.facts}
+    assert len(facts_a & facts_b) < 0.01 * len(facts_a)
+    # Same config, same world.
+    again = generate_world(HopWorldConfig(seed=1, num_entities=300, num_questions=100, name_pool=1500))
+    assert _digest(again) == _digest(a)
+
+
+def test_a_pool_too_small_for_the_world_names_the_fix() -> None:
+    with pytest.raises(ConfigError, match="raise name_pool or lower num_entities"):
+        generate_world(HopWorldConfig(seed=1, num_entities=600, num_questions=100, name_pool=200))

@@ -92,6 +92,8 @@ def make_traces(config: WarmupConfig) -> list[Trace]:
             hops=config.hops,
             noise=config.noise,
             seed=config.seed,
+            name_pool=config.name_pool,
+            top_k=config.top_k,
         )
     return traces
 
@@ -104,6 +106,7 @@ def warm_up(
     require("transformers", extra="train", purpose="the HopWorld warm-up")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from hopgym.envs.hopworld import name_pool
     from hopgym.testing.tiny_model import build_tiny_model
     from hopgym.trainers.warmup.sft import train_sft
 
@@ -138,6 +141,7 @@ def warm_up(
                 dtype="float32",
                 seed=config.seed,
                 corpus_texts=corpus_texts(traces),
+                whole_words=name_pool(config.name_pool) if config.name_pool else (),
             )
             build_s = time.perf_counter() - started - traces_s
             loader: Any = AutoModelForCausalLM
@@ -206,6 +210,8 @@ def _evaluate(model: Any, tokenizer: Any, config: WarmupConfig) -> list[dict[str
         tasks=config.eval_tasks,
         samples=config.eval_samples,
         seed=config.seed,
+        name_pool=config.name_pool,
+        top_k=config.top_k,
     )
     return [f.to_dict() for f in figures]
 

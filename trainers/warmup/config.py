@@ -1,7 +1,7 @@
 """The settings of the HopWorld warm-up: the noisy agent's mistakes, the from-scratch model, the SFT run.
 
 Held-out worlds: warm-up traces and the tokenizer come from worlds ``world_seed_start`` ..
-``world_seed_start + num_worlds - 1`` (default 1-12); the trainer's preset plays RL on world 1000 and
+``world_seed_start + num_worlds - 1`` (default 1-100); the trainer's preset plays RL on world 1000 and
 evaluates on 2001/2002, so keep the warm-up range below 1000 (validated).
 """
 
@@ -55,15 +55,18 @@ class NoiseConfig:
 class WarmupConfig:
     """A warm-up run: traces of the noisy agent, a from-scratch Qwen2 model and tokenizer, masked SFT.
 
-    Model: ``vocab_size`` (byte-level BPE trained on the warm-up worlds' text, so unseen names split into
-    familiar pieces), ``hidden_size``, ``layers``, ``heads``. Data: ``num_worlds`` worlds from
-    ``world_seed_start`` with ``questions_per_world`` 2-/3-hop questions each (``hops``), one trace each.
-    SFT: ``steps`` AdamW steps of ``batch_size`` traces, ``lr`` with linear decay, masked next-token loss
-    (prompt and observations excluded; ``observation_weight`` > 0 adds the observations' next-token loss at
-    that weight, an auxiliary objective: predicting a passage's subject after its title is copying);
-    ``max_minutes`` stops SFT early at that wall time (0: no limit; the result then depends on the machine's
-    speed). ``eval_tasks`` held-out episodes per hop count (0: skip the measurement), ``eval_samples``
-    samples per task at temperature 1 for pass@k. ``threads``: torch threads.
+            Model: ``vocab_size`` (byte-level BPE trained on the warm-up worlds' text, so unseen names split into
+            familiar pieces), ``hidden_size``, ``layers``, ``heads``. Data: ``num_worlds`` worlds from
+            ``world_seed_start`` with ``questions_per_world`` 2-/3-hop questions each (``hops``), one trace each.
+            SFT: ``steps`` AdamW steps of ``batch_size`` traces, ``lr`` with linear decay, masked next-token loss
+            (prompt and observations excluded; ``observation_weight`` > 0 adds the observations' next-token loss at
+            that weight, an auxiliary objective: predicting a passage's subject after its title is copying);
+            ``max_minutes`` stops SFT early at that wall time (0: no limit; the result then depends on the machine's
+            speed). ``name_pool`` > 0: every world (warm-up, and the held-out ones measured here) draws its names from
+        HopWorld's fixed pool of that many stems, each one token of the tokenizer (``HopWorldConfig.name_pool``; the
+        RL and evaluation envs must use the same value); 0: fresh names per world, split by the BPE. ``top_k``:
+    passages per search in the warm-up's envs (the env's ``top_k``; again, use the same value for RL). ``eval_tasks`` held-out episodes per hop count (0: skip the measurement), ``eval_samples``
+            samples per task at temperature 1 for pass@k. ``threads``: torch threads.
     """
 
     noise: NoiseConfig = field(default_factory=NoiseConfig)
@@ -72,20 +75,22 @@ class WarmupConfig:
     layers: int = 2
     heads: int = 4
     max_positions: int = 1024
-    num_worlds: int = 12
+    num_worlds: int = 100
     world_seed_start: int = 1
-    questions_per_world: int = 400
+    questions_per_world: int = 60
     hops: tuple[int, ...] = (2, 3)
-    steps: int = 6000
-    batch_size: int = 8
+    steps: int = 4000
+    batch_size: int = 16
     lr: float = 3e-3
-    observation_weight: float = 0.5
+    observation_weight: float = 0.1
     max_minutes: float = 0.0
     seed: int = 0
     eval_world_seed: int = 2001
     eval_tasks: int = 30
     eval_samples: int = 8
     threads: int = 1
+    name_pool: int = 2500
+    top_k: int = 1
 
     def __post_init__(self) -> None:
         owner = "WarmupConfig"
@@ -95,7 +100,7 @@ class WarmupConfig:
             raise ConfigError(f"{owner}.noise must be a NoiseConfig or a table of its fields")
         for name in ("vocab_size", "hidden_size", "layers", "heads", "max_positions", "num_worlds"):
             _positive(owner, name, getattr(self, name))
-        for name in ("questions_per_world", "steps", "batch_size", "eval_samples", "threads"):
+        for name in ("questions_per_world", "steps", "batch_size", "eval_samples", "threads", "top_k"):
             _positive(owner, name, getattr(self, name))
         if self.vocab_size < 512:
             raise ConfigError(f"{owner}.vocab_size={self.vocab_size}: use at least 512 (bytes, merges, tags)")
@@ -141,6 +146,10 @@ class WarmupConfig:
             )
         for name in ("lr", "observation_weight", "max_minutes"):  # 24 and 24.0 must hash alike
             object.__setattr__(self, name, float(getattr(self, name)))
+        if isinstance(self.name_pool, bool) or not isinstance(self.name_pool, int) or self.name_pool < 0:
+            raise ConfigError(
+                f"{owner}.name_pool={self.name_pool!r}: use 0 (fresh names) or a pool size such as 2500"
+            )
         if isinstance(self.eval_tasks, bool) or not isinstance(self.eval_tasks, int) or self.eval_tasks < 0:
             raise ConfigError(f"{owner}.eval_tasks={self.eval_tasks!r}: use an integer >= 0 (0 skips it)")
 

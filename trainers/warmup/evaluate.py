@@ -47,7 +47,15 @@ def episode_figures(trajectories: Sequence[Any]) -> tuple[float, float, float]:
 
 
 async def _measure(
-    policy: Any, world_seed: int, hops: int, tasks: int, samples: int, max_tokens: int, seed: int
+    policy: Any,
+    world_seed: int,
+    hops: int,
+    tasks: int,
+    samples: int,
+    max_tokens: int,
+    seed: int,
+    name_pool: int = 0,
+    top_k: int = 3,
 ) -> HeldOutFigures:
     import time
 
@@ -57,7 +65,7 @@ async def _measure(
     from hopgym.envs.builtin import make_hopworld_core
 
     started = time.perf_counter()
-    env = make_hopworld_core(world_seed=world_seed, hops=(hops,))
+    env = make_hopworld_core(world_seed=world_seed, hops=(hops,), name_pool=name_pool, top_k=top_k)
     task_ids = [t.id for t in env.tasks[:tasks]]
     greedy = await collect_episodes(
         env,
@@ -102,13 +110,19 @@ def measure_held_out(
     samples: int = 8,
     max_tokens: int = 48,
     seed: int = 0,
+    name_pool: int = 0,
+    top_k: int = 3,
 ) -> list[HeldOutFigures]:
-    """Figures per hop count on world ``world_seed`` (hop ``h`` uses world ``world_seed + h - 2``)."""
+    """Figures per hop count on world ``world_seed`` (hop ``h`` uses world ``world_seed + h - 2``); worlds
+    draw their names from HopWorld's pool of ``name_pool`` stems (0: fresh names); ``top_k`` passages per search."""
 
     async def run() -> list[HeldOutFigures]:
         try:
             return [
-                await _measure(policy, world_seed + h - 2, h, tasks, samples, max_tokens, seed) for h in hops
+                await _measure(
+                    policy, world_seed + h - 2, h, tasks, samples, max_tokens, seed, name_pool, top_k
+                )
+                for h in hops
             ]
         finally:
             await policy.aclose()

@@ -88,19 +88,30 @@ async def play_trace(
 
 
 def world_traces(
-    world_seed: int, *, num_questions: int, hops: Sequence[int], noise: NoiseConfig, seed: int
+    world_seed: int,
+    *,
+    num_questions: int,
+    hops: Sequence[int],
+    noise: NoiseConfig,
+    seed: int,
+    name_pool: int = 0,
+    top_k: int = 3,
 ) -> list[Trace]:
     """One trace per question of the world ``world_seed`` (a fresh world, fresh names)."""
     num_entities = max(300, -(-num_questions // 4))
     world = generate_world(
         HopWorldConfig(
-            seed=world_seed, hops=tuple(hops), num_questions=num_questions, num_entities=num_entities
+            seed=world_seed,
+            hops=tuple(hops),
+            num_questions=num_questions,
+            num_entities=num_entities,
+            name_pool=name_pool,
         )
     )
     rng = random.Random(f"warmup/{seed}/{world_seed}")
 
     async def play_all() -> list[Trace]:
-        env = hopworld_env(world)
+        env = hopworld_env(world, top_k=top_k)
         try:
             return [await play_trace(env, world, t.id, noise, rng) for t in world.tasks]
         finally:

@@ -85,3 +85,45 @@ def test_refuses_foreign_directories_and_bad_params(tmp_path: Path) -> None:
         build_tiny_model(tmp_path / "x", vocab_size=100)
     with pytest.raises(ConfigError, match="multiple of heads"):
         build_tiny_model(tmp_path / "x", hidden_size=30, heads=4)
+
+
+@pytest.fixture(scope="module")
+def pooled_model(tmp_path_factory: pytest.TempPathFactory, corpus: list[str]) -> Path:
+    from hopgym.envs.hopworld import name_pool
+
+    out = tmp_path_factory.mktemp("w") / "tiny"
+    return build_tiny_model(out, corpus_texts=corpus, whole_words=name_pool(300), **_SMALL)
+
+
+def test_whole_words_are_one_token_each_in_a_pooled_world(pooled_model: Path) -> None:
+    from hopgym.envs.hopworld import HopWorldConfig, generate_world, name_pool
+
+    tok = transformers.AutoTokenizer.from_pretrained(pooled_model)
+    pool = set(name_pool(300))
+    world = generate_world(HopWorldConfig(seed=3, num_entities=60, num_questions=20, name_pool=300))
+    passage = world.passages[0].contents
+    stems = [w for w in passage.replace('"', " ").split() if w in pool]
+    assert stems, passage
+    for stem in stems:
+        assert tok.tokenize(f" {stem}") == ["Ġ", stem]
+    assert tok.decode(tok.encode(passage, add_special_tokens=False)) == passage
+    # Not matched inside a longer word.
+    stem = stems[0]
+    assert stem not in tok.tokenize(f" {stem}s")
+
+
+def test_whole_words_are_part_of_the_cache_key(pooled_model: Path, corpus: list[str]) -> None:
+    assert (
+        build_tiny_model(pooled_model, corpus_texts=corpus, whole_words=_pool(300), **_SMALL) == pooled_model
+    )
+    build_tiny_model(pooled_model, corpus_texts=corpus, whole_words=["Zorblat"], **_SMALL)  # rebuilt in place
+    tok = transformers.AutoTokenizer.from_pretrained(pooled_model)
+    assert tok.tokenize(" Zorblat") == ["Ġ", "Zorblat"] and _pool(300)[0] not in tok.get_vocab()
+    with pytest.raises(ConfigError, match="whole_words must be non-empty"):
+        build_tiny_model(pooled_model, corpus_texts=corpus, whole_words=[" "], **_SMALL)
+
+
+def _pool(size: int) -> tuple[str, ...]:
+    from hopgym.envs.hopworld import name_pool
+
+    return name_pool(size)

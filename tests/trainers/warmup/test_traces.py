@@ -99,6 +99,10 @@ def test_config_validation_names_the_field() -> None:
         WarmupConfig(eval_world_seed=5)
     with pytest.raises(ConfigError, match="unknown warm-up option"):
         WarmupConfig.from_dict({"stepz": 3})
+    with pytest.raises(ConfigError, match=r"name_pool=-1: use 0 \(fresh names\)"):
+        WarmupConfig(name_pool=-1)
+    with pytest.raises(ConfigError, match="top_k=0"):
+        WarmupConfig(top_k=0)
     config = WarmupConfig.from_dict({"noise": {"early_answer": 0.7}, "hops": [3, 2]})
     assert config.noise.early_answer == 0.7 and config.hops == (2, 3)
     assert (
@@ -106,3 +110,19 @@ def test_config_validation_names_the_field() -> None:
         == WarmupConfig.from_dict({"noise": {"early_answer": 0.7}, "eval_tasks": 3}).model_key()
     )
     assert config.model_key() != WarmupConfig().model_key()
+
+
+def test_pooled_traces_use_pool_names_and_one_passage_per_search() -> None:
+    from hopgym.envs.hopworld import name_pool
+    from hopgym.envs.hopworld.relations import COMPANY_SUFFIXES, RIVER_SUFFIX
+
+    traces = world_traces(
+        7, num_questions=20, hops=(2,), noise=NoiseConfig(0, 0, 0), seed=0, name_pool=600, top_k=1
+    )
+    pool = set(name_pool(600))
+    for trace in traces:
+        assert trace.reward == 1.0  # the noise-free agent still solves every question
+        for observation in trace.observations[:-1]:
+            assert observation.count("Doc ") == 1
+        searched = trace.actions[0].removeprefix("<search> ").split()[:-2]  # name words, not keyword and tag
+        assert set(searched) - {*COMPANY_SUFFIXES, RIVER_SUFFIX} <= pool
