@@ -51,14 +51,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "rollout": {
             "prompts_per_step": 16,
             "samples_per_prompt": 8,
-            "temperature": 1.0,
+            "temperature": 0.7,
             "max_tokens": 48,
             "max_episode_tokens": 768,
         },
         "algorithm": {"estimator": "group_norm"},
         "optim": {"lr": 3e-4, "micro_batch_size": 32, "grad_clip": 1.0},
         "run": {"steps": 60, "checkpoint_every": 10, "keep_checkpoints": 2},
-        "eval": {"every": 10, "max_tokens": 48, "sets": _held_out(100)},
+        "eval": {"every": 5, "max_tokens": 48, "sets": _held_out(100)},
     },
 }
 

@@ -127,6 +127,7 @@ class Trainer:
             from hopgym.trainers.presets import run_warmup
 
             path, info = run_warmup(model.warmup, dict(model.warmup_options), seed=self.config.run.seed)
+            _check_warmup_envs(info, self.config)
         else:
             path = model.path
         (self.run_dir / "run.json").write_text(
@@ -575,3 +576,22 @@ def _to_toml(data: Mapping[str, Any]) -> str:
             lines.append(f"{key} = {_toml_value(value)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _check_warmup_envs(info: Mapping[str, Any], config: TrainConfig) -> None:
+    """The warm-up's tokenizer holds its name pool's stems and it read ``top_k`` passages per search: an env
+    with other names or passage counts would silently play a policy that cannot read it."""
+    warm = info.get("config") or {}
+    envs = [("env.kwargs", config.env.kwargs)]
+    envs += [(f"eval.sets[{s.name!r}].kwargs", s.kwargs) for s in config.eval.sets]
+    for field_name, default in (("name_pool", 0), ("top_k", 3)):
+        if field_name not in warm:
+            continue
+        for where, kwargs in envs:
+            value = kwargs.get(field_name, default)
+            if value != warm[field_name]:
+                raise ConfigError(
+                    f"{where}.{field_name}={value!r}, but the warm-up model was trained with "
+                    f"{field_name}={warm[field_name]!r}: set {where}.{field_name}={warm[field_name]!r} "
+                    f"(or model.warmup_options.{field_name} to match the env)"
+                )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -136,3 +137,30 @@ def test_readme_training_config_loads(tmp_path: Path) -> None:
     assert block is not None
     config = load_config(_write(tmp_path, block.group(1)))
     assert config.algorithm.use_kl_loss and config.rollout.reward_schedule[1].start_step == 100
+
+
+def test_envs_must_match_the_warm_up_names_and_passages() -> None:
+    from hopgym.trainers.trainer import _check_warmup_envs
+    from hopgym.trainers.warmup import WarmupConfig
+
+    warm = {"config": WarmupConfig().to_dict()}
+    _check_warmup_envs(warm, load_config(preset="hopworld-tiny"))  # the preset agrees with its warm-up
+    _check_warmup_envs(warm, load_config(preset="hopworld-tiny-quick"))
+    config = load_config(preset="hopworld-tiny")
+    fresh_names = {**config.env.kwargs, "name_pool": 0}
+    with pytest.raises(ConfigError, match=r"env.kwargs.name_pool=0, but the warm-up .* name_pool=2500"):
+        _check_warmup_envs(
+            warm, dataclasses.replace(config, env=dataclasses.replace(config.env, kwargs=fresh_names))
+        )
+    with pytest.raises(ConfigError, match=r"eval.sets\['2hop'\].kwargs.top_k=3"):
+        config = load_config(preset="hopworld-tiny")
+        sets = [
+            dataclasses.replace(s, kwargs={"world_seed": 2001, "name_pool": 2500}) for s in config.eval.sets
+        ]
+        _check_warmup_envs(
+            warm, dataclasses.replace(config, eval=dataclasses.replace(config.eval, sets=sets))
+        )
+    # A model that names no warm-up config is not checked.
+    _check_warmup_envs(
+        {}, dataclasses.replace(config, env=dataclasses.replace(config.env, kwargs=fresh_names))
+    )

@@ -5,30 +5,22 @@ ChatML template, protocol tags as whole tokens; built by :func:`hopgym.testing.t
 from the warm-up worlds' text). A directory holding ``warmup.json`` with the same model key is reused as is,
 so the README quickstart and CI pay for the warm-up once.
 
-Measured on this machine (2 cores shared with other jobs, load average 7-15 throughout, 2026-12-03; one torch
-thread per process; noise defaults: wrong_entity 0.1, early_answer 0.5, wrong_copy 0.1, so the agent's own
-traces succeed 24% of the time). Held-out: 30 tasks per hop count, worlds 2001 (2-hop) / 2002 (3-hop):
+What the warm-up has to teach a from-scratch model is copying: a name out of the question into the first
+query, and the fact's object out of each observation into the next query or the answer. Measured here
+(2026-12-03, 2 cores, one torch thread per process, two such processes at once), teacher-forced on held-out
+oracle traces, with the agent's noise at its defaults (wrong_entity 0.1, early_answer 0.5, wrong_copy 0.1):
 
-- hidden 128, 2 layers (1.2M params), batch 16, lr 3e-3, 200 steps, agent tokens only: masked loss 6.3 -> 3.1,
-  SFT 930 s. Greedy 2-hop success 0, pass@4 0, invalid actions 12.5%. It writes the tag format, but the
-  query names the outer relation's keyword and a made-up name: nothing is copied.
-- the same with ``observation_weight=0.5``: success 0, invalid 0%; still no copying.
-- hidden 64, 2 layers (197k params), batch 8, lr 3e-3, ``observation_weight=0.5``, stopped by the 24-minute
-  budget after 2,158 steps (the defaults): loss 6.9 -> 1.57. Greedy and sampled success 0, pass@8 0 (2- and
-  3-hop), invalid actions 11% (2-hop), 1.1 searches per episode. It now picks the right keyword for the
-  first hop (born, founded, banks, headquartered, married) and copies short names out of the question
-  (``Tedan Industries``, ``Tremnu``) but garbles long ones, and has not learned to copy names out of the
-  observation: the loss was still falling (2.1 at step 1,000, 1.5 at 2,000), so more steps are needed.
-- hidden 128, 2 layers, batch 8: 1,077 steps in the same 24 minutes, loss 1.64 (not evaluated).
-- the 197k-parameter model continued for 4,000 more steps (lr 1.5e-3, same traces; 715 s, load 3-9):
-  loss 0.74. 2-hop: greedy 0, sampled 0.004, pass@8 0.03, invalid actions 1.7%; 3-hop: 0. It now copies
-  names out of the question (``Zasbrin Hindrath born``) and out of the observation nearly right
-  (``Vornor`` for ``Vonnor``, ``Vendon`` for ``Verdon``), and answers after one hop when greedy (the agent's
-  early-answer rate of 0.5 makes that the mode). The defaults (6,000 steps, no time limit) are that run's
-  total in one schedule; that single run has not been measured yet.
-
-So the ``<= 90 s`` aim is far off on this loaded CPU: learning to copy unseen names from scratch takes
-thousands of SFT steps here (about 0.7 s each for the 197k-parameter model at this load).
+- Fresh names split into BPE pieces (the earlier default; 197k-parameter model, 3 passages per search):
+  nothing copied out of observations after 1,400 SFT steps; a run of about 6,000 steps copied them only
+  approximately (``Vornor`` for ``Vonnor``), so held-out pass@8 was 0.03 and RL found no reward.
+- Pooled names (each stem one token), 3 passages per search: 2% of names copied out of the observation
+  after 2,800 steps (78% out of the question); the model had to pick the asked fact out of three.
+- Pooled names, one passage per search (the defaults now), ``observation_weight`` 0.5 vs 0.1 at 1,000
+  steps: 8% vs 22% copied out of observations; 0.1 reached 72% at 2,500 steps.
+- The defaults (100 worlds x 60 questions, batch 16, 4,000 steps): SFT 1,158 s, loss 7.9 -> 0.18. Played held-out
+  (30 tasks per hop count): greedy success 0 (with early_answer 0.5, answering after one hop is the greedy
+  mode), sampled success 0.19 (2-hop) / 0.02 (3-hop), pass@8 0.57 / 0.13, no invalid actions: well below
+  the RL target, with correct episodes in reach of sampling.
 """
 
 from __future__ import annotations

@@ -55,18 +55,19 @@ class NoiseConfig:
 class WarmupConfig:
     """A warm-up run: traces of the noisy agent, a from-scratch Qwen2 model and tokenizer, masked SFT.
 
-            Model: ``vocab_size`` (byte-level BPE trained on the warm-up worlds' text, so unseen names split into
-            familiar pieces), ``hidden_size``, ``layers``, ``heads``. Data: ``num_worlds`` worlds from
-            ``world_seed_start`` with ``questions_per_world`` 2-/3-hop questions each (``hops``), one trace each.
-            SFT: ``steps`` AdamW steps of ``batch_size`` traces, ``lr`` with linear decay, masked next-token loss
-            (prompt and observations excluded; ``observation_weight`` > 0 adds the observations' next-token loss at
-            that weight, an auxiliary objective: predicting a passage's subject after its title is copying);
-            ``max_minutes`` stops SFT early at that wall time (0: no limit; the result then depends on the machine's
-            speed). ``name_pool`` > 0: every world (warm-up, and the held-out ones measured here) draws its names from
-        HopWorld's fixed pool of that many stems, each one token of the tokenizer (``HopWorldConfig.name_pool``; the
-        RL and evaluation envs must use the same value); 0: fresh names per world, split by the BPE. ``top_k``:
-    passages per search in the warm-up's envs (the env's ``top_k``; again, use the same value for RL). ``eval_tasks`` held-out episodes per hop count (0: skip the measurement), ``eval_samples``
-            samples per task at temperature 1 for pass@k. ``threads``: torch threads.
+    Model: ``vocab_size`` (byte-level BPE trained on the warm-up worlds' text), ``hidden_size``, ``layers``,
+    ``heads``. Names: ``name_pool`` > 0 makes every world (warm-up, and the held-out ones measured here) draw
+    its names from HopWorld's fixed pool of that many stems, each one token of the tokenizer
+    (``HopWorldConfig.name_pool``; the RL and evaluation envs must use the same value), so copying a name is
+    copying one or two tokens; 0: fresh names per world, split into BPE pieces. ``top_k``: passages per search
+    in the warm-up's envs (the env's ``top_k``; use the same value for RL). Data: ``num_worlds`` worlds from
+    ``world_seed_start`` with ``questions_per_world`` 2-/3-hop questions each (``hops``), one trace each.
+    SFT: ``steps`` AdamW steps of ``batch_size`` traces, ``lr`` with linear decay, masked next-token loss
+    (prompt and observations excluded; ``observation_weight`` > 0 adds the observations' next-token loss at
+    that weight, an auxiliary objective: predicting a passage's subject after its title is copying);
+    ``max_minutes`` stops SFT early at that wall time (0: no limit; the result then depends on the machine's
+    speed). ``eval_tasks`` held-out episodes per hop count (0: skip the measurement), ``eval_samples``
+    samples per task at temperature 1 for pass@k. ``threads``: torch threads.
     """
 
     noise: NoiseConfig = field(default_factory=NoiseConfig)
