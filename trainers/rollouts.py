@@ -23,7 +23,7 @@ from hopgym.agents.rollout.trajectory import Trajectory
 from hopgym.envs.pool import EnvPool
 from hopgym.errors import ConfigError, EpisodesFailed
 
-__all__ = ["EpisodesFailed", "GroupRunner", "PlayedGroups", "collect_groups", "derive_seed", "play_groups"]
+__all__ = ["EpisodesFailed", "GroupRunner", "PlayedGroups", "collect_groups", "derive_seed"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,37 +48,6 @@ class PlayedGroups:
 
     trajectories: list[Trajectory]
     episodes: int
-
-
-async def play_groups(
-    pool: EnvPool,
-    policy: Policy,
-    task_ids: Sequence[str],
-    *,
-    samples: int | Mapping[str, int],
-    sampling: SamplingParams,
-    max_episode_tokens: int | None,
-    concurrency: int,
-    retries: int,
-    store: Path | None = None,
-    runner: GroupRunner | None = None,
-    fix_hint: str = TRAINER_FIX_HINT,
-) -> list[Trajectory]:
-    """The trajectories of :func:`collect_groups` (same arguments)."""
-    played = await collect_groups(
-        pool,
-        policy,
-        task_ids,
-        samples=samples,
-        sampling=sampling,
-        max_episode_tokens=max_episode_tokens,
-        concurrency=concurrency,
-        retries=retries,
-        store=store,
-        runner=runner,
-        fix_hint=fix_hint,
-    )
-    return played.trajectories
 
 
 async def collect_groups(

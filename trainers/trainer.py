@@ -154,7 +154,7 @@ class Trainer:
             save_checkpoint,
         )
         from hopgym.trainers.metrics import MetricsLog, answer_metrics, episode_metrics, finite
-        from hopgym.trainers.rollouts import derive_seed, play_groups
+        from hopgym.trainers.rollouts import collect_groups, derive_seed
         from hopgym.trainers.update import batch_log_probs, update_policy
 
         cfg = self.config
@@ -278,7 +278,7 @@ class Trainer:
             for name, ids in eval_tasks.items():
                 store = self.run_dir / "eval" / f"step-{step:06d}-{name}.jsonl"
                 store.parent.mkdir(parents=True, exist_ok=True)
-                trajectories = await play_groups(
+                played = await collect_groups(
                     eval_pools[name],
                     policy,
                     ids,
@@ -289,6 +289,7 @@ class Trainer:
                     retries=cfg.rollout.max_episode_retries,
                     store=store,
                 )
+                trajectories = played.trajectories
                 figures = {**episode_metrics(trajectories), **answer_metrics(trajectories, eval_golds[name])}
                 for key, value in figures.items():
                     results[f"eval/{name}/{key}"] = value
@@ -375,7 +376,7 @@ class Trainer:
                 seed=None if cfg.model.backend == "vllm" else derive_seed(cfg.run.seed, "sample", step),
             )
             tasks = tasks_for((step - 1) * cfg.rollout.prompts_per_step, cfg.rollout.prompts_per_step)
-            trajectories = await play_groups(
+            played = await collect_groups(
                 train_pool(step - 1),
                 policy,
                 tasks,
@@ -386,7 +387,7 @@ class Trainer:
                 concurrency=cfg.rollout.concurrency,
                 retries=cfg.rollout.max_episode_retries,
             )
-            return _StepRollout(step, tasks, trajectories, time.monotonic() - t0)
+            return _StepRollout(step, tasks, played.trajectories, time.monotonic() - t0)
 
         def learn(current: _StepRollout) -> StepRecord:
             """Filter, batch, recompute old/reference log-probs and update: the training half of a step."""
@@ -584,7 +585,11 @@ def _check_warmup_envs(info: Mapping[str, Any], config: TrainConfig) -> None:
     warm = info.get("config") or {}
     envs = [("env.kwargs", config.env.kwargs)]
     envs += [(f"eval.sets[{s.name!r}].kwargs", s.kwargs) for s in config.eval.sets]
-    for field_name, default in (("name_pool", 0), ("top_k", 3)):
+    from hopgym.envs.core import EnvConfig
+    from hopgym.envs.hopworld import HopWorldConfig
+
+    # The defaults an env gets when its kwargs leave the field out, from the configs that own them.
+    for field_name, default in (("name_pool", HopWorldConfig.name_pool), ("top_k", EnvConfig.top_k)):
         if field_name not in warm:
             continue
         for where, kwargs in envs:

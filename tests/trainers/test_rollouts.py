@@ -1,4 +1,4 @@
-"""play_groups / collect_groups: group order (one count or one per task), re-runs of failed groups with their
+"""collect_groups: group order (one count or one per task), re-runs of failed groups with their
 seeds, the error naming the caller's setting, and an eval store played twice (resume)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hopgym.agents.scripted_policy import TokenScriptedOraclePolicy
 from hopgym.envs.builtin import make_hopworld_core
 from hopgym.envs.pool import EnvPool
 from hopgym.errors import ConfigError, EpisodesFailed, RetrieverUnavailable
-from hopgym.trainers.rollouts import PlayedGroups, collect_groups, play_groups
+from hopgym.trainers.rollouts import PlayedGroups, collect_groups
 
 
 def test_a_full_eval_store_is_read_back_not_played_again(tmp_path: Path) -> None:
@@ -25,11 +25,11 @@ def test_a_full_eval_store_is_read_back_not_played_again(tmp_path: Path) -> None
 
     async def play() -> list[tuple[str, int, float | None]]:
         async with EnvPool(env) as pool:
-            trajectories = await play_groups(
+            played = await collect_groups(
                 pool, policy, ids, samples=1, sampling=SamplingParams(max_tokens=32, temperature=0.0),
                 max_episode_tokens=2048, concurrency=4, retries=0, store=store,
             )  # fmt: skip
-        return [(t.task_id, t.sample_index, t.reward) for t in trajectories]
+        return [(t.task_id, t.sample_index, t.reward) for t in played.trajectories]
 
     first = asyncio.run(play())
     calls = policy.calls
@@ -113,7 +113,7 @@ def test_per_task_counts_must_cover_the_tasks(samples: dict[str, int], message: 
 
     async def play() -> None:
         async with EnvPool(env) as pool:
-            await play_groups(
+            await collect_groups(
                 pool, policy, ["t1", "t2"], samples=samples, sampling=SamplingParams(max_tokens=32),
                 max_episode_tokens=2048, concurrency=1, retries=0,
             )  # fmt: skip

@@ -28,7 +28,7 @@ from hopgym.envs.pool import EnvPool
 from hopgym.errors import ConfigError, EpisodesFailed
 from hopgym.trainers.openrlhf.config import AgentConfig, load_agent_config
 from hopgym.trainers.openrlhf.data import decode_label
-from hopgym.trainers.rollouts import play_groups
+from hopgym.trainers.rollouts import collect_groups
 
 __all__ = ["EpisodesFailed", "HopgymEpisodes", "episode_output", "hopgym_sampling"]
 
@@ -166,7 +166,7 @@ class HopgymEpisodes:
                         await env.aclose()
             return played
 
-        (traj,) = await play_groups(
+        played = await collect_groups(
             self._envs(),
             policy,
             [task_id],
@@ -179,6 +179,7 @@ class HopgymEpisodes:
             fix_hint="a failed episode is not trained on: fix the retriever/engine, or raise max_episode_retries "
             "in the agent config",
         )
+        (traj,) = played.trajectories
         return traj
 
     async def execute(
