@@ -70,7 +70,13 @@ PRESETS["hopworld-tiny-quick"] = {
     "model": {
         "warmup": "hopworld-tiny",
         "torch_threads": 1,
-        "warmup_options": {"steps": 400, "num_worlds": 6, "questions_per_world": 300, "eval_tasks": 0},
+        "warmup_options": {
+            "steps": 400,
+            "hidden_size": 64,  # half the full warm-up's width: 0.29 s per SFT step instead of 0.47 here
+            "num_worlds": 6,
+            "questions_per_world": 300,
+            "eval_tasks": 0,
+        },
     },
     "rollout": {**PRESETS["hopworld-tiny"]["rollout"], "prompts_per_step": 8},
     "run": {"steps": 8, "max_minutes": 2.5, "checkpoint_every": 4, "keep_checkpoints": 1},
