@@ -17,17 +17,11 @@ oracle traces, with the agent's noise at wrong_entity 0.1, early_answer 0.5, wro
   after 2,800 steps (78% out of the question); the model had to pick the asked fact out of three.
 - Pooled names, one passage per search (the defaults now), ``observation_weight`` 0.5 vs 0.1 at 1,000
   steps: 8% vs 22% copied out of observations; 0.1 reached 72% at 2,500 steps.
-- Hidden 64, 100 worlds x 60 questions, batch 16, 4,000 steps (the previous defaults): SFT 1,158 s, loss
-  7.9 -> 0.18. Played held-out (30 tasks per hop count): greedy success 0 (with early_answer 0.5, answering
-  after one hop is the greedy mode), sampled 0.19 (2-hop) / 0.02 (3-hop), pass@8 0.57 / 0.13. RL from it
-  (15 minutes, GRPO) plateaued at held-out 2-hop 0.61; continued to 8,000 steps, at 0.72.
-- Hidden 128, 500 worlds, 8,000 steps: SFT 3,752 s; sampled 0.26 / 0.08, pass@8 0.80 / 0.43. RL plateaued at
-  0.82 (lr 3e-4 and 1e-3 alike); what was left were person names with a word taken from the passage's
-  other name (``Kresgol Vammo`` for ``Gruzen Vammo`` in ``The leader of Kresgol is Gruzen Vammo.``).
 - The defaults (hidden 128, 500 worlds x 60 questions, 6,000 steps, wrong_entity and wrong_copy 0.02):
-  SFT 2,809 s, loss 7.9 -> 0.18; 36% of the traces are correct. Greedy success 0, sampled 0.23 / 0.05,
-  pass@8 0.77 / 0.30, no invalid actions on 2-hop: well below the RL target, with correct episodes in
-  reach of sampling. RL from it reached 0.93 on 2-hop at step 15.
+  SFT 2,809 s, loss 7.9 -> 0.18; 36% of the traces are correct. Greedy success 0 (with early_answer 0.5,
+  answering after one hop is the greedy mode), sampled 0.23 (2-hop) / 0.05 (3-hop), pass@8 0.77 / 0.30:
+  well below the RL target, with correct episodes in reach of sampling. The earlier candidates (hidden 64,
+  100 worlds, copy noise 0.1) and what RL reached from each are in ``benchmarks/results/learning/notes.md``.
 """
 
 from __future__ import annotations

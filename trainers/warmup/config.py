@@ -43,8 +43,8 @@ class NoiseConfig:
     """
 
     # Few copy-type errors: at 0.1 each the model learned to spread its copies over every name in the
-    # passage, and RL did not undo it (held-out 2-hop 0.82 against 0.93 at 0.02, issue 12's notes).
-    # Answering early, the error RL has to train away, stays frequent.
+    # passage, and RL did not undo it (held-out 2-hop 0.82 against 0.93 at 0.02; see
+    # benchmarks/results/learning/notes.md). Answering early, the error RL has to train away, stays frequent.
     wrong_entity: float = 0.02
     early_answer: float = 0.5
     wrong_copy: float = 0.02
